@@ -1,0 +1,217 @@
+"""The ``kmsguard`` command line. Exit codes: 0 nothing at or above the threshold, 1 findings,
+2 usage or input errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kmsguard import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+FORMATS = ("text", "json", "sarif", "junit", "github")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"kmsguard: error: {message}\n")
+        raise SystemExit(EXIT_ERROR)
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kmsguard", description="Who can do what with each AWS KMS key, exactly.")
+    parser.add_argument("--version", action="version", version=f"kmsguard {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    check = sub.add_parser("check", help="check Terraform, CloudFormation, plans and policy files")
+    check.add_argument("paths", nargs="*", help="files or directories (default: .)")
+    check.add_argument("--format", "-f", choices=FORMATS, help="output format (default: text)")
+    check.add_argument("--output", "-o", help="write the report to this file instead of stdout")
+    check.add_argument("--severity", help="report findings at or above: info, low, medium, high, critical")
+    check.add_argument("--select", type=_csv, help="only these rule ids or prefixes (comma-separated)")
+    check.add_argument("--ignore", type=_csv, help="skip these rule ids or prefixes (comma-separated)")
+    check.add_argument("--config", help="configuration file (default: nearest .kmsguard.toml or pyproject.toml)")
+    check.add_argument("--account", help="the AWS account id the configuration is deployed to")
+    check.add_argument("--region", help="the AWS region the configuration is deployed to")
+    check.add_argument("--partition", help="the AWS partition (default: aws)")
+    check.add_argument("--org-id", help="the AWS Organizations id (o-...) of the deployment account")
+    check.add_argument("--trusted-accounts", type=_csv, help="accounts trusted with keys (default: --account)")
+    check.add_argument("--pack", action="append", dest="packs", help="an extra rule pack (YAML file)")
+    check.add_argument("--baseline", help="findings recorded in this file are not reported")
+    check.add_argument("--write-baseline", action="store_true", help="record the current findings in --baseline")
+    check.add_argument("--exclude", type=_csv, help="glob patterns of paths to skip")
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    rules = sub.add_parser("rules", help="list the rules")
+    rules.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    rules.add_argument("--pack", action="append", dest="packs", help="an extra rule pack (YAML file)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "rules":
+            return _rules(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("kmsguard: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+    return EXIT_ERROR
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"kmsguard: error: {message}\n")
+    return EXIT_ERROR
+
+
+def _check(args: argparse.Namespace) -> int:
+    from kmsguard.check import CheckOptions, run_check
+    from kmsguard.config import ConfigError, check_context, load_config
+    from kmsguard.findings import Severity
+    from kmsguard.load.base import LoadContext
+    from kmsguard.rules_engine import PackError
+
+    try:
+        config = load_config(args.config)
+        cli_context = {
+            "account": args.account,
+            "org-id": args.org_id,
+            "partition": args.partition,
+            "trusted-accounts": args.trusted_accounts,
+        }
+        check_context({k: v for k, v in cli_context.items() if v is not None}, "command line")
+    except ConfigError as err:
+        return _fail(str(err))
+
+    def option(name: str, value: object, default: object = None) -> object:
+        return value if value is not None else config.get(name, default)
+
+    try:
+        severity = Severity.parse(str(option("severity", args.severity, "info")))
+    except ValueError as err:
+        return _fail(str(err))
+    fmt = str(option("format", args.format, "text"))
+    if fmt not in FORMATS:
+        return _fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    context = LoadContext(
+        account=option("account", args.account),  # type: ignore[arg-type]
+        region=option("region", args.region),  # type: ignore[arg-type]
+        partition=str(option("partition", args.partition, "aws")),
+        org_id=option("org-id", args.org_id),  # type: ignore[arg-type]
+        trusted_accounts=tuple(option("trusted-accounts", args.trusted_accounts, ()) or ()),  # type: ignore[arg-type]
+    )
+    baseline = option("baseline", args.baseline)
+    if args.write_baseline and not baseline:
+        return _fail("--write-baseline needs --baseline FILE")
+    options = CheckOptions(
+        paths=tuple(args.paths or ["."]),
+        context=context,
+        severity=severity,
+        select=tuple(option("select", args.select, ()) or ()),  # type: ignore[arg-type]
+        ignore=tuple(option("ignore", args.ignore, ()) or ()),  # type: ignore[arg-type]
+        packs=tuple(option("packs", args.packs, ()) or ()),  # type: ignore[arg-type]
+        baseline=None if args.write_baseline else baseline,  # type: ignore[arg-type]
+        exclude=tuple(option("exclude", args.exclude, ()) or ()),  # type: ignore[arg-type]
+    )
+    try:
+        result = run_check(options)
+    except PackError as err:
+        return _fail(str(err))
+    except _baseline_error() as err:
+        return _fail(str(err))
+
+    if args.write_baseline:
+        from kmsguard.baseline import write_baseline
+
+        try:
+            write_baseline(str(baseline), result.findings)
+        except OSError as err:
+            return _fail(f"{baseline}: cannot write baseline: {err.strerror}")
+        sys.stderr.write(f"kmsguard: wrote {len(result.findings)} finding(s) to baseline {baseline}\n")
+        return EXIT_ERROR if result.errors else EXIT_OK
+
+    from kmsguard.report import ReportInput, RuleInfo, render
+
+    report = ReportInput(
+        findings=[*result.findings, *result.suppressed],
+        rules=[
+            RuleInfo(r.id, r.title, r.severity, r.category, r.description, r.remediation, r.help_uri)
+            for r in result.rules
+        ],
+        sources=result.sources,
+        errors=result.errors,
+        files_checked=result.files,
+        tool_version=__version__,
+    )
+    output = option("output", args.output)
+    color = args.color == "always" or (
+        args.color == "auto" and output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
+    text = render(fmt, report, color=color)
+    if output:
+        try:
+            Path(str(output)).write_text(text, encoding="utf-8")
+        except OSError as err:
+            return _fail(f"{output}: cannot write report: {err.strerror}")
+        if fmt != "text":
+            # Input errors still reach the person running the command.
+            for error in result.errors:
+                sys.stderr.write(f"{error}\n")
+    else:
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        if fmt not in ("text", "github"):
+            for error in result.errors:
+                sys.stderr.write(f"{error}\n")
+    return result.exit_code
+
+
+def _baseline_error() -> type[Exception]:
+    from kmsguard.baseline import BaselineError
+
+    return BaselineError
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from kmsguard.rules_engine import PackError, load_packs, rules_of
+
+    try:
+        rules = rules_of(load_packs(tuple(args.packs or ())))
+    except PackError as err:
+        return _fail(str(err))
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {"id": r.id, "title": r.title, "severity": r.severity.value, "category": r.category, "pack": r.pack, "help_uri": r.help_uri}
+                    for r in rules
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+    elif args.format == "markdown":
+        from kmsguard.rules_engine.docs import rules_markdown
+
+        sys.stdout.write(rules_markdown(rules))
+    else:
+        for r in rules:
+            sys.stdout.write(f"{r.id}  {r.severity.value:<8}  {r.category:<18}  {r.title}\n")
+    return EXIT_OK

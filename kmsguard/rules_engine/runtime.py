@@ -1,0 +1,150 @@
+"""Runs rule packs on an ``Inventory``. Knows nothing of the CLI or of output formats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from kmsguard.findings import Diagnostic, Finding
+from kmsguard.model import Inventory, Key, Policy, Template, Unknown, display
+from kmsguard.model.values import ResourceRef
+from kmsguard.rules_engine.logic import FALSE, Truth, all_of, negate, of, unresolved
+from kmsguard.rules_engine.packs import Pack, Predicate, Rule
+from kmsguard.rules_engine.predicates import NAMED_TESTS, Subject, TestResult
+
+
+def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
+    if kind == "key":
+        for key in inventory.keys:
+            yield Subject("key", key, key.address, key.span, "key", key)
+    elif kind == "key_policy_statement":
+        for key in inventory.keys:
+            if not isinstance(key.policy, Policy):
+                continue
+            for stmt in key.policy.statements:
+                ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
+                yield Subject("key_policy_statement", stmt, key.address, stmt.span, ctx, key, {"statement": stmt.label})
+    elif kind == "grant":
+        for grant in inventory.grants:
+            yield Subject("grant", grant, grant.address, grant.span, "grant")
+    elif kind == "consumer":
+        for consumer in inventory.consumers:
+            yield Subject("consumer", consumer, consumer.address, consumer.span, "consumer")
+
+
+def evaluate_predicate(pred: Predicate, subject: Subject) -> TestResult:
+    if pred.test is not None:
+        result = NAMED_TESTS[pred.test](subject)
+        if not pred.expect:
+            return TestResult(negate(result.truth), result.span, result.fields)
+        return result
+    assert pred.attr is not None and pred.operator is not None
+    value = getattr(subject.obj, pred.attr, None)
+    return TestResult(compare(value, pred.operator, pred.operand))
+
+
+def compare(value: Any, operator: str, operand: Any) -> Truth:
+    if operator == "is_set":
+        return of((value is not None) == bool(operand))
+    if isinstance(value, Unknown):
+        return unresolved(value.ref)
+    if isinstance(value, (Template, ResourceRef)):
+        return unresolved(str(value))
+    if operator == "equals":
+        return of(value == operand)
+    if operator == "not_equals":
+        return of(value != operand)
+    if operator == "in":
+        return of(value in operand)
+    if operator == "not_in":
+        return of(value not in operand)
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return FALSE
+    if operator == "greater_than":
+        return of(value > operand)
+    if operator == "less_than":
+        return of(value < operand)
+    raise ValueError(f"unknown operator {operator}")
+
+
+class _Fields(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def run_rule(rule: Rule, inventory: Inventory) -> list[Finding]:
+    findings: list[Finding] = []
+    for subject in subjects(inventory, rule.subject):
+        results = [evaluate_predicate(p, subject) for p in rule.when]
+        truth = all_of([r.truth for r in results])
+        if truth.is_false:
+            continue
+        span = subject.span
+        fields: dict[str, Any] = {"resource": subject.resource, **subject.fields}
+        if rule.location:
+            span = subject.obj.span_for(rule.location) if hasattr(subject.obj, "span_for") else span
+            fields["value"] = display(getattr(subject.obj, rule.location, None))
+        for result in results:
+            fields.update(result.fields)
+            if result.span is not None and result.truth.is_true:
+                span = result.span
+        message = rule.message.format_map(_Fields(fields))
+        if truth.is_unresolved:
+            refs = ", ".join(truth.depends_on) or "an unresolved value"
+            message += f" (unresolved: depends on {refs})"
+        findings.append(
+            Finding(
+                rule_id=rule.id,
+                title=rule.title,
+                severity=rule.severity,
+                category=rule.category,
+                message=message,
+                span=span,
+                resource=subject.resource,
+                context=subject.context,
+                unresolved=truth.depends_on if truth.is_unresolved else (),
+                remediation=rule.remediation,
+                help_uri=rule.help_uri,
+            )
+        )
+    return findings
+
+
+def diagnostic_finding(rule: Rule, diag: Diagnostic) -> Finding:
+    return Finding(
+        rule_id=rule.id,
+        title=rule.title,
+        severity=rule.severity,
+        category=rule.category,
+        message=diag.message,
+        span=diag.span,
+        resource=diag.resource,
+        context=diag.context,
+        remediation=rule.remediation,
+        help_uri=rule.help_uri,
+    )
+
+
+def run_packs(
+    packs: Sequence[Pack], inventory: Inventory, diagnostics: Sequence[Diagnostic] = ()
+) -> list[Finding]:
+    """Every rule of every pack on the inventory, plus the loaders' diagnostics as findings of
+    the rules they name."""
+    rules = {rule.id: rule for pack in packs for rule in pack.rules}
+    findings: list[Finding] = []
+    for rule in rules.values():
+        if rule.subject != "diagnostic":
+            findings.extend(run_rule(rule, inventory))
+    for diag in diagnostics:
+        rule = rules.get(diag.rule_id)
+        if rule is None:
+            raise KeyError(f"loader diagnostic names rule {diag.rule_id}, which no pack defines")
+        findings.append(diagnostic_finding(rule, diag))
+    return sorted(findings, key=lambda f: f.sort_key)
+
+
+def rules_of(packs: Sequence[Pack]) -> list[Rule]:
+    return [rule for pack in packs for rule in pack.rules]
+
+
+__all__ = ["Key", "evaluate_predicate", "run_packs", "run_rule", "rules_of", "subjects"]

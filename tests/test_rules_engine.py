@@ -1,0 +1,217 @@
+"""The rule runtime: three-valued predicates, named tests, pack validation."""
+
+from pathlib import Path
+
+import pytest
+
+from kmsguard.load.policy_builder import build_policy
+from kmsguard.model import Inventory, Key, PolicyKind, Source, Span, Template, Unknown
+from kmsguard.model.values import THIS_ACCOUNT
+from kmsguard.rules_engine import PackError, load_pack, load_packs, run_packs
+from kmsguard.rules_engine.logic import FALSE, TRUE, all_of, any_of, negate, unresolved
+
+
+def key(**kw):
+    return Key(address=kw.pop("address", "aws_kms_key.k"), resource_type="aws_kms_key", source=Source.TERRAFORM, span=Span("main.tf", 3), **kw)
+
+
+def key_with_policy(doc, **kw):
+    policy, diags = build_policy(doc, PolicyKind.KEY, resource="aws_kms_key.k", span=Span("main.tf", 1))
+    assert diags == []
+    return key(policy=policy, rotation_enabled=True, **kw)
+
+
+def run(*keys):
+    return run_packs(load_packs(), Inventory(keys=keys))
+
+
+def ids(findings):
+    return sorted(f.rule_id for f in findings)
+
+
+def test_kleene_logic():
+    u = unresolved("var.x")
+    assert all_of([TRUE, u]).is_unresolved and all_of([FALSE, u]).is_false
+    assert any_of([TRUE, u]).is_true and any_of([FALSE, u]).is_unresolved
+    assert negate(u).is_unresolved and negate(TRUE).is_false
+    assert all_of([u, unresolved("var.y")]).depends_on == ("var.x", "var.y")
+
+
+# source: AWS KMS API Reference, "EnableKeyRotation": "Automatic key rotation is supported only on
+# symmetric encryption KMS keys. You cannot enable automatic rotation of asymmetric KMS keys, HMAC
+# KMS keys, KMS keys with imported key material, or KMS keys in a custom key store."
+@pytest.mark.parametrize(
+    ("attrs", "expected"),
+    [
+        ({}, ["KMS001"]),
+        ({"rotation_enabled": True}, []),
+        ({"key_spec": "RSA_2048", "key_usage": "SIGN_VERIFY"}, []),
+        ({"key_spec": "HMAC_256", "key_usage": "GENERATE_VERIFY_MAC"}, []),
+        ({"origin": "EXTERNAL"}, []),
+        ({"custom_key_store_id": "cks-1234567890abcdef0"}, []),
+        ({"is_replica": True}, []),
+        ({"key_manager": "AWS"}, []),
+    ],
+)
+def test_rotation_rule_only_where_aws_supports_rotation(attrs, expected):
+    assert ids(run(key(**attrs))) == expected
+
+
+def test_unresolved_rotation_is_reported_as_unresolved_not_passed():
+    findings = run(key(rotation_enabled=Unknown("var.rotate")))
+    assert ids(findings) == ["KMS001"]
+    assert findings[0].unresolved == ("var.rotate",)
+    assert "unresolved: depends on var.rotate" in findings[0].message
+
+
+def test_unknown_key_spec_makes_rotation_unresolved():
+    findings = run(key(key_spec=Unknown("var.spec")))
+    assert findings[0].unresolved == ("var.spec",)
+
+
+def test_rotation_finding_points_at_the_attribute_when_written():
+    findings = run(key(rotation_enabled=False, attr_spans={"rotation_enabled": Span("main.tf", 7, 3)}))
+    assert findings[0].span == Span("main.tf", 7, 3)
+
+
+def test_bypass_lockout():
+    assert ids(run(key(rotation_enabled=True, bypass_policy_lockout_safety_check=True))) == ["KMS003"]
+
+
+def _stmt(principal, condition=None, effect="Allow"):
+    s = {"Sid": "S", "Effect": effect, "Principal": principal, "Action": "kms:Decrypt", "Resource": "*"}
+    if condition is not None:
+        s["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [s]}
+
+
+# source: IAM User Guide, "AWS JSON policy elements: Principal" ("*" and {"AWS": "*"} are
+# equivalent and mean everyone); KMS Developer Guide, "Key policies in AWS KMS".
+@pytest.mark.parametrize(
+    ("principal", "condition", "flagged"),
+    [
+        ("*", None, True),
+        ({"AWS": "*"}, None, True),
+        ({"AWS": ["arn:aws:iam::111122223333:root", "*"]}, None, True),
+        ({"AWS": "arn:aws:iam::111122223333:root"}, None, False),
+        ("*", {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, False),
+        ("*", {"StringEquals": {"kms:CallerAccount": "111122223333"}}, False),
+        ("*", {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/app-*"}}, False),
+        # IfExists passes when the key is missing, so it restricts nothing.
+        # source: IAM User Guide, "IAM JSON policy elements: Condition operators", "...IfExists".
+        ("*", {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, True),
+        # A wildcard value matches every caller.
+        ("*", {"StringLike": {"aws:PrincipalOrgID": "*"}}, True),
+        # A negated operator does not pin the caller down.
+        ("*", {"StringNotEquals": {"aws:PrincipalAccount": "111122223333"}}, True),
+        # kms:ViaService alone leaves every account's principals able to call through the service.
+        ("*", {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}, True),
+        # An unrelated condition key.
+        ("*", {"Bool": {"aws:SecureTransport": "true"}}, True),
+    ],
+)
+def test_wildcard_principal(principal, condition, flagged):
+    findings = run(key_with_policy(_stmt(principal, condition)))
+    assert ("KMS002" in ids(findings)) is flagged
+
+
+def test_deny_with_wildcard_principal_is_not_exposure():
+    assert ids(run(key_with_policy(_stmt("*", effect="Deny")))) == []
+
+
+def test_not_principal_in_allow_is_exposure():
+    doc = {"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}
+    assert ids(run(key_with_policy(doc))) == ["KMS002"]
+
+
+def test_restriction_to_the_deployment_account_symbol_counts():
+    account = Template(("", Unknown(THIS_ACCOUNT)))
+    findings = run(key_with_policy(_stmt("*", {"StringEquals": {"kms:CallerAccount": account}})))
+    assert ids(findings) == []
+
+
+def test_restriction_to_an_unresolved_value_is_unresolved():
+    findings = run(key_with_policy(_stmt("*", {"StringEquals": {"aws:PrincipalOrgID": Unknown("var.org")}})))
+    assert ids(findings) == ["KMS002"]
+    assert findings[0].unresolved == ("var.org",)
+
+
+def test_unresolved_principals_are_unresolved():
+    findings = run(key_with_policy({"Statement": [{"Effect": "Allow", "Principal": Unknown("var.p"), "Action": "kms:*", "Resource": "*"}]}))
+    assert [(f.rule_id, f.unresolved) for f in findings] == [("KMS002", ("var.p",))]
+
+
+def test_wildcard_finding_points_at_the_principal():
+    from kmsguard.load.jsonpos import loads_with_positions
+
+    doc, _ = loads_with_positions('{"Statement": [{"Effect": "Allow",\n "Principal": "*",\n "Action": "kms:*", "Resource": "*"}]}', "p.json")
+    policy, _ = build_policy(doc, PolicyKind.KEY, resource="p.json")
+    findings = run(key(policy=policy, rotation_enabled=True))
+    assert findings[0].span.line == 2
+
+
+def _write_pack(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "pack.yaml"
+    path.write_text(body)
+    return path
+
+
+RULE = """
+pack: mine
+rules:
+  - id: {id}
+    title: t
+    severity: {severity}
+    category: {category}
+    description: d
+    remediation: r
+    subject: key
+    message: m
+    references: [https://docs.aws.amazon.com/kms/]
+    when:
+      - {when}
+"""
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"id": "KMS1"}, "id must be 'KMS'"),
+        ({"severity": "urgent"}, "unknown severity"),
+        ({"category": "misc"}, "category must be one of"),
+        ({"when": "{test: nonsense}"}, "unknown test 'nonsense'"),
+        ({"when": "{attr: enabled}"}, "needs exactly one of"),
+    ],
+)
+def test_bad_packs_are_rejected_with_one_line(tmp_path, fields, error):
+    values = {"id": "KMS801", "severity": "low", "category": "hygiene", "when": "{attr: enabled, equals: false}"} | fields
+    with pytest.raises(PackError, match=error) as info:
+        load_pack(_write_pack(tmp_path, RULE.format(**values)))
+    assert "\n" not in str(info.value)
+
+
+def test_user_pack_runs_next_to_the_builtin_pack(tmp_path):
+    path = _write_pack(tmp_path, RULE.format(id="KMS801", severity="low", category="hygiene", when="{attr: enabled, equals: false}"))
+    findings = run_packs(load_packs([str(path)]), Inventory(keys=(key(enabled=False, rotation_enabled=True),)))
+    assert ids(findings) == ["KMS801"]
+
+
+def test_user_pack_may_not_redefine_a_builtin_rule(tmp_path):
+    path = _write_pack(tmp_path, RULE.format(id="KMS001", severity="low", category="hygiene", when="{attr: enabled, equals: false}"))
+    with pytest.raises(PackError, match="already defined"):
+        load_packs([str(path)])
+
+
+def test_every_loader_diagnostic_rule_exists_in_the_default_pack():
+    from kmsguard.load import policy_builder, suppress
+
+    defined = {r.id for r in load_packs()[0].rules}
+    used = {
+        policy_builder.RULE_GRAMMAR,
+        policy_builder.RULE_DUPLICATE_SID,
+        policy_builder.RULE_SIZE,
+        policy_builder.RULE_CONDITION,
+        policy_builder.RULE_NOT_JSON,
+        suppress.RULE_SUPPRESSION_WITHOUT_REASON,
+    }
+    assert used <= defined
