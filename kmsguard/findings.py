@@ -109,8 +109,10 @@ class Finding:
     def fingerprint(self) -> str:
         """Identity that survives edits which only move lines: rule, file, resource and element."""
         import hashlib
+        import os.path
 
-        basis = "\x1f".join((self.rule_id, self.span.path, self.resource, self.context, self.message))
+        path = os.path.normpath(self.span.path).replace(os.sep, "/")
+        basis = "\x1f".join((self.rule_id, path, self.resource, self.context, self.message))
         return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
     @property

@@ -308,7 +308,9 @@ class PolicyBuilder:
             if isinstance(item, (str, Unknown, ResourceRef, Template)):
                 result.append(item)
             else:
-                self.problem(RULE_GRAMMAR, f"{name} entries must be strings, not {_type_name(item)}", where, context)
+                self.problem(
+                    RULE_GRAMMAR, f"{name} entries must be strings, not {_type_name(item)}", where, context
+                )
         return tuple(result)
 
     def principals(self, raw: dict[str, Any], name: str, span: Span, context: str) -> Any:
@@ -329,7 +331,7 @@ class PolicyBuilder:
                 return ()
             return (Principal(PrincipalType.AWS, "*", span_of(value, where), raw=value),)
         if not isinstance(value, dict):
-            self.problem(RULE_GRAMMAR, f"{name} must be \"*\" or an object", where, context)
+            self.problem(RULE_GRAMMAR, f'{name} must be "*" or an object', where, context)
             return ()
         result: list[Principal] = []
         for ptype, entries in value.items():
@@ -351,7 +353,11 @@ class PolicyBuilder:
                 if isinstance(item, (Unknown, ResourceRef, Template)):
                     result.append(Principal(kind, item, span_of(item, ptype_span), raw=item))
                 elif isinstance(item, str):
-                    result.append(Principal(kind, self.normalise_principal(kind, item), span_of(item, ptype_span), raw=item))
+                    result.append(
+                        Principal(
+                            kind, self.normalise_principal(kind, item), span_of(item, ptype_span), raw=item
+                        )
+                    )
                 else:
                     self.problem(
                         RULE_GRAMMAR,
@@ -427,7 +433,14 @@ class PolicyBuilder:
                     continue
                 else:
                     vals = (values,)
-                result.append(Condition(str(operator), str(cond_key) if not is_symbolic(cond_key) else cond_key, vals, key_where))
+                result.append(
+                    Condition(
+                        str(operator),
+                        str(cond_key) if not is_symbolic(cond_key) else cond_key,
+                        vals,
+                        key_where,
+                    )
+                )
         return tuple(result)
 
     def check_duplicate_sids(self, statements: list[Statement]) -> None:
@@ -437,10 +450,10 @@ class PolicyBuilder:
             if not stmt.sid:
                 continue
             if stmt.sid in seen:
-                first = seen[stmt.sid]
+                # No line number in the message: it is part of the finding's identity in baselines.
                 self.problem(
                     RULE_DUPLICATE_SID,
-                    f'Sid "{stmt.sid}" is used by more than one statement (first at line {first.span.line})',
+                    f'Sid "{stmt.sid}" is also used by statement #{seen[stmt.sid].index + 1}',
                     stmt.span,
                     f"sid:{stmt.sid}#{stmt.index}",
                 )

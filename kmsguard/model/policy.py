@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Union
 
@@ -42,8 +42,9 @@ class Principal:
 
     type: PrincipalType
     value: StrValue
-    span: Span = NO_SPAN
-    raw: Any = None
+    # Where and how it was written does not change which principal it is.
+    span: Span = field(default=NO_SPAN, compare=False)
+    raw: Any = field(default=None, compare=False)
 
     @property
     def is_wildcard(self) -> bool:

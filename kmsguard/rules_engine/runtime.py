@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kmsguard.findings import Diagnostic, Finding
-from kmsguard.model import Inventory, Key, Policy, Template, Unknown, display
+from kmsguard.model import Inventory, Key, Policy, PolicyKind, Template, Unknown, display
 from kmsguard.model.values import ResourceRef
 from kmsguard.rules_engine.logic import FALSE, Truth, all_of, negate, of, unresolved
 from kmsguard.rules_engine.packs import Pack, Predicate, Rule
@@ -18,12 +18,16 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
         for key in inventory.keys:
             yield Subject("key", key, key.address, key.span, "key", key)
     elif kind == "key_policy_statement":
-        for key in inventory.keys:
-            if not isinstance(key.policy, Policy):
-                continue
-            for stmt in key.policy.statements:
+        # Key policies of keys, and key policy documents on their own (a policy file, a policy
+        # for a key outside the inventory): the statement rules apply to both.
+        holders: list[tuple[str, Policy, Key | None]] = [
+            (key.address, key.policy, key) for key in inventory.keys if isinstance(key.policy, Policy)
+        ]
+        holders += [(p.address, p.document, None) for p in inventory.policies if p.document.kind is PolicyKind.KEY]
+        for address, policy, key in holders:
+            for stmt in policy.statements:
                 ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
-                yield Subject("key_policy_statement", stmt, key.address, stmt.span, ctx, key, {"statement": stmt.label})
+                yield Subject("key_policy_statement", stmt, address, stmt.span, ctx, key, {"statement": stmt.label})
     elif kind == "grant":
         for grant in inventory.grants:
             yield Subject("grant", grant, grant.address, grant.span, "grant")

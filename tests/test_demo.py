@@ -1,0 +1,75 @@
+"""The bundled demo (fixtures/demo) end to end: the findings its README promises, and no others.
+
+Each expectation is derived from the demo's source and the rule definitions, not from a run."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "fixtures" / "demo"
+
+
+@pytest.fixture(scope="module")
+def report():
+    proc = subprocess.run(
+        [sys.executable, "-m", "kmsguard", "check", str(DEMO), "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == ""
+    return json.loads(proc.stdout)
+
+
+def _found(report, suffix):
+    return sorted(
+        (f["rule_id"], f["resource"])
+        for f in report["findings"]
+        if f["path"].endswith(suffix) and not f["suppressed"]
+    )
+
+
+def test_terraform_findings(report):
+    assert _found(report, "terraform/main.tf") == [
+        ("KMS001", "aws_kms_key.logs"),
+        ("KMS002", "aws_kms_key.shared"),
+        ("KMS003", "aws_kms_key.shared"),
+    ]
+    # The open statement lives in a data "aws_iam_policy_document" in policies.tf, applied to
+    # aws_kms_key.uploads by aws_kms_key_policy.
+    assert _found(report, "terraform/policies.tf") == [("KMS002", "aws_kms_key.uploads")]
+    # The module's default is true, but the caller passes var.payments_rotation = false.
+    assert _found(report, "terraform/modules/key/main.tf") == [("KMS001", "module.payments.aws_kms_key.this")]
+
+
+def test_cloudformation_findings(report):
+    assert _found(report, "cloudformation/app.yaml") == [
+        ("KMS001", "DataKey"),
+        ("KMS002", "PublicKey"),  # StringEqualsIfExists restricts nothing
+        ("KMS900", ""),  # the UnexplainedKey suppression has no reason
+    ]
+
+
+def test_policy_file_findings(report):
+    found = _found(report, "policies/shared-key-policy.json")
+    assert sorted(rule for rule, _ in found) == ["KMS002", "KMS002", "KMS101", "KMS103"]
+    assert _found(report, "policies/org-key-policy.json") == []
+
+
+def test_plan_findings(report):
+    assert _found(report, "plan/plan.json") == [("KMS001", "aws_kms_key.reports")]
+
+
+def test_suppressed_findings_are_kept_with_their_reason(report):
+    suppressed = sorted((f["rule_id"], f["resource"]) for f in report["findings"] if f["suppressed"])
+    assert suppressed == [("KMS001", "LegacyKey"), ("KMS001", "aws_kms_key.legacy")]
+
+
+def test_no_errors(report):
+    assert report["errors"] == []
