@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from kmsguard.findings import Diagnostic, InputError, Suppression
 from kmsguard.model import Inventory, OrgContext
 
+# A construct kmsguard does not analyse (CloudFormation Fn::ForEach, a remote Terraform module...):
+# reported, so that "no findings" never silently means "not looked at".
+RULE_NOT_ANALYSED = "KMS105"
+
 
 @dataclass(frozen=True)
 class LoadContext:

@@ -17,7 +17,7 @@ decoders' output in differential tests.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 from kmsguard.model.span import NO_SPAN, Span
@@ -35,8 +35,9 @@ class Unknown:
     """A value that cannot be known statically; ``ref`` says what it refers to."""
 
     ref: str
-    span: Span = NO_SPAN
-    reason: str = ""
+    # Where it was read and why it is unknown do not change what it refers to.
+    span: Span = field(default=NO_SPAN, compare=False)
+    reason: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return "${" + self.ref + "}"
@@ -52,7 +53,7 @@ class ResourceRef:
 
     address: str
     attribute: str = ""
-    span: Span = NO_SPAN
+    span: Span = field(default=NO_SPAN, compare=False)
 
     def __str__(self) -> str:
         return "${" + self.address + ("." + self.attribute if self.attribute else "") + "}"
@@ -63,7 +64,7 @@ class Template:
     """A string made of literal parts and symbolic parts."""
 
     parts: tuple[Union[str, Unknown, ResourceRef], ...]
-    span: Span = NO_SPAN
+    span: Span = field(default=NO_SPAN, compare=False)
 
     def __str__(self) -> str:
         return "".join(str(p) for p in self.parts)

@@ -12,6 +12,7 @@ import pytest
 
 from kmsguard.load import discover as discover_module
 from kmsguard.load.discover import HEAD_BYTES, Input, classify, discover
+from tests.shared_paths import REALWORLD
 
 KEY_POLICY = json.dumps(
     {
@@ -233,7 +234,7 @@ def test_duplicates_are_reported_once(tmp_path: Path) -> None:
 
 
 def test_real_world_corpus_classification() -> None:
-    root = Path("/work/shared/realworld-kms")
+    root = REALWORLD
     assert root.is_dir(), "the shared real-world corpus must be present"
     inputs, errors = discover([str(root)])
     assert errors == []

@@ -11,9 +11,10 @@ import pytest
 from kmsguard.load.base import LoadContext, LoadResult
 from kmsguard.load.policy_file import classify_document, load_policy_file
 from kmsguard.model import PolicyKind, PrincipalType, Source
+from tests.shared_paths import REALWORLD
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "policy"
-REALWORLD = Path("/work/shared/realworld-kms")
+REALWORLD = REALWORLD
 
 
 def load(name: str, ctx: LoadContext | None = None) -> LoadResult:
