@@ -52,7 +52,9 @@ def _selected(rule_id: str, select: Sequence[str], ignore: Sequence[str]) -> boo
     return not any(rule_id.startswith(i) for i in ignore)
 
 
-def load_inputs(paths: Sequence[str], ctx: LoadContext, exclude: Sequence[str] = ()) -> tuple[LoadResult, list[str]]:
+def load_inputs(
+    paths: Sequence[str], ctx: LoadContext, exclude: Sequence[str] = ()
+) -> tuple[LoadResult, list[str]]:
     """Discover and load every input under ``paths``. Never raises for bad input."""
     from kmsguard.load.discover import discover
     from kmsguard.load.reader import read_text
@@ -117,8 +119,14 @@ def _guarded(path: str, load: object) -> LoadResult:
         return LoadResult(errors=[InputError(path, 0, "input is nested too deeply to analyse")])
     except MemoryError:
         return LoadResult(errors=[InputError(path, 0, "input is too large to analyse")])
-    except Exception as err:  # noqa: BLE001 - reported as one line, exit code 2
-        return LoadResult(errors=[InputError(path, 0, f"internal error while loading ({type(err).__name__}: {err}); please report it")])
+    except Exception as err:
+        return LoadResult(
+            errors=[
+                InputError(
+                    path, 0, f"internal error while loading ({type(err).__name__}: {err}); please report it"
+                )
+            ]
+        )
 
 
 def _in_scope(finding: Finding, requested: Sequence[str]) -> bool:
@@ -148,7 +156,9 @@ def run_check(options: CheckOptions, packs: list[Pack] | None = None) -> CheckRe
     reported: list[Finding] = []
     suppressed: list[Finding] = []
     for finding in kept:
-        rule_suppression = next((s for s in loaded.suppressions if s.covers(finding.rule_id, finding.span)), None)
+        rule_suppression = next(
+            (s for s in loaded.suppressions if s.covers(finding.rule_id, finding.span)), None
+        )
         if rule_suppression is not None and finding.rule_id != "KMS900":
             from dataclasses import replace
 

@@ -38,15 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--severity", help="report findings at or above: info, low, medium, high, critical")
     check.add_argument("--select", type=_csv, help="only these rule ids or prefixes (comma-separated)")
     check.add_argument("--ignore", type=_csv, help="skip these rule ids or prefixes (comma-separated)")
-    check.add_argument("--config", help="configuration file (default: nearest .kmsguard.toml or pyproject.toml)")
+    check.add_argument(
+        "--config", help="configuration file (default: nearest .kmsguard.toml or pyproject.toml)"
+    )
     check.add_argument("--account", help="the AWS account id the configuration is deployed to")
     check.add_argument("--region", help="the AWS region the configuration is deployed to")
     check.add_argument("--partition", help="the AWS partition (default: aws)")
     check.add_argument("--org-id", help="the AWS Organizations id (o-...) of the deployment account")
-    check.add_argument("--trusted-accounts", type=_csv, help="accounts trusted with keys (default: --account)")
+    check.add_argument(
+        "--trusted-accounts", type=_csv, help="accounts trusted with keys (default: --account)"
+    )
     check.add_argument("--pack", action="append", dest="packs", help="an extra rule pack (YAML file)")
     check.add_argument("--baseline", help="findings recorded in this file are not reported")
-    check.add_argument("--write-baseline", action="store_true", help="record the current findings in --baseline")
+    check.add_argument(
+        "--write-baseline", action="store_true", help="record the current findings in --baseline"
+    )
     check.add_argument("--exclude", type=_csv, help="glob patterns of paths to skip")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
@@ -200,7 +206,14 @@ def _rules(args: argparse.Namespace) -> int:
         sys.stdout.write(
             json.dumps(
                 [
-                    {"id": r.id, "title": r.title, "severity": r.severity.value, "category": r.category, "pack": r.pack, "help_uri": r.help_uri}
+                    {
+                        "id": r.id,
+                        "title": r.title,
+                        "severity": r.severity.value,
+                        "category": r.category,
+                        "pack": r.pack,
+                        "help_uri": r.help_uri,
+                    }
                     for r in rules
                 ],
                 indent=2,

@@ -88,7 +88,9 @@ def validate(table: dict[str, Any], where: str) -> dict[str, Any]:
         expected = OPTIONS[name]
         if expected is list and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, expected) or (expected is list and not all(isinstance(v, str) for v in value)):
+        if not isinstance(value, expected) or (
+            expected is list and not all(isinstance(v, str) for v in value)
+        ):
             kind = "a list of strings" if expected is list else "a string"
             raise ConfigError(f"{where}: option '{raw_name}' must be {kind}")
         values[name] = value
@@ -102,10 +104,21 @@ def check_context(values: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: account must be a 12-digit AWS account id, not {account!r}")
     for trusted in values.get("trusted-accounts") or []:
         if not _ACCOUNT.match(trusted):
-            raise ConfigError(f"{where}: trusted-accounts entries must be 12-digit account ids, not {trusted!r}")
+            raise ConfigError(
+                f"{where}: trusted-accounts entries must be 12-digit account ids, not {trusted!r}"
+            )
     org = values.get("org-id")
     if org is not None and not _ORG.match(org):
         raise ConfigError(f"{where}: org-id must look like o-abcd123456, not {org!r}")
     partition = values.get("partition")
-    if partition is not None and partition not in ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"):
+    if partition is not None and partition not in (
+        "aws",
+        "aws-cn",
+        "aws-us-gov",
+        "aws-iso",
+        "aws-iso-b",
+        "aws-iso-e",
+        "aws-iso-f",
+        "aws-eusc",
+    ):
         raise ConfigError(f"{where}: unknown partition {partition!r}")

@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 UNROTATED = 'resource "aws_kms_key" "k" {\n  description = "no rotation"\n}\n'
 ROTATED = 'resource "aws_kms_key" "k" {\n  enable_key_rotation = true\n}\n'
 PUBLIC_POLICY = json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]},
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}],
+    },
     indent=2,
 )
 
@@ -198,7 +201,8 @@ def test_policy_file_finding_points_at_the_principal_line(tmp_path):
 
 def test_invalid_json_policy_string_in_terraform_is_kms104(tmp_path):
     (tmp_path / "main.tf").write_text(
-        'resource "aws_kms_key" "k" {\n  enable_key_rotation = true\n  policy = <<EOF\n{"Version": "2012-10-17",\nEOF\n}\n'
+        'resource "aws_kms_key" "k" {\n  enable_key_rotation = true\n'
+        '  policy = <<EOF\n{"Version": "2012-10-17",\nEOF\n}\n'
     )
     proc = kmsguard("check", tmp_path, "--format", "json")
     assert [f["rule_id"] for f in json.loads(proc.stdout)["findings"]] == ["KMS104"]

@@ -4,7 +4,9 @@ from kmsguard.config import ConfigError, load_config
 
 
 def test_pyproject_section_is_found_from_a_subdirectory(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.kmsguard]\nseverity = "high"\ntrusted_accounts = ["111122223333"]\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.kmsguard]\nseverity = "high"\ntrusted_accounts = ["111122223333"]\n'
+    )
     sub = tmp_path / "infra" / "kms"
     sub.mkdir(parents=True)
     config = load_config(start=sub)

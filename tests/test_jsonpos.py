@@ -38,7 +38,14 @@ def test_duplicate_keys_are_reported():
 
 @pytest.mark.parametrize(
     ("text", "line", "col"),
-    [('{"a": }', 1, 7), ('{"a": 1,,}', 1, 9), ('[1, 2', 1, 6), ('{"a"\n 1}', 2, 2), ('"abc', 1, 1), ("{} x", 1, 4)],
+    [
+        ('{"a": }', 1, 7),
+        ('{"a": 1,,}', 1, 9),
+        ("[1, 2", 1, 6),
+        ('{"a"\n 1}', 2, 2),
+        ('"abc', 1, 1),
+        ("{} x", 1, 4),
+    ],
 )
 def test_syntax_errors_carry_line_and_column(text, line, col):
     with pytest.raises(JSONPosError) as info:

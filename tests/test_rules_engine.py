@@ -12,7 +12,13 @@ from kmsguard.rules_engine.logic import FALSE, TRUE, all_of, any_of, negate, unr
 
 
 def key(**kw):
-    return Key(address=kw.pop("address", "aws_kms_key.k"), resource_type="aws_kms_key", source=Source.TERRAFORM, span=Span("main.tf", 3), **kw)
+    return Key(
+        address=kw.pop("address", "aws_kms_key.k"),
+        resource_type="aws_kms_key",
+        source=Source.TERRAFORM,
+        span=Span("main.tf", 3),
+        **kw,
+    )
 
 
 def key_with_policy(doc, **kw):
@@ -120,7 +126,16 @@ def test_deny_with_wildcard_principal_is_not_exposure():
 
 
 def test_not_principal_in_allow_is_exposure():
-    doc = {"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]}
+    doc = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    }
     assert ids(run(key_with_policy(doc))) == ["KMS002"]
 
 
@@ -137,14 +152,25 @@ def test_restriction_to_an_unresolved_value_is_unresolved():
 
 
 def test_unresolved_principals_are_unresolved():
-    findings = run(key_with_policy({"Statement": [{"Effect": "Allow", "Principal": Unknown("var.p"), "Action": "kms:*", "Resource": "*"}]}))
+    findings = run(
+        key_with_policy(
+            {
+                "Statement": [
+                    {"Effect": "Allow", "Principal": Unknown("var.p"), "Action": "kms:*", "Resource": "*"}
+                ]
+            }
+        )
+    )
     assert [(f.rule_id, f.unresolved) for f in findings] == [("KMS002", ("var.p",))]
 
 
 def test_wildcard_finding_points_at_the_principal():
     from kmsguard.load.jsonpos import loads_with_positions
 
-    doc, _ = loads_with_positions('{"Statement": [{"Effect": "Allow",\n "Principal": "*",\n "Action": "kms:*", "Resource": "*"}]}', "p.json")
+    doc, _ = loads_with_positions(
+        '{"Statement": [{"Effect": "Allow",\n "Principal": "*",\n "Action": "kms:*", "Resource": "*"}]}',
+        "p.json",
+    )
     policy, _ = build_policy(doc, PolicyKind.KEY, resource="p.json")
     findings = run(key(policy=policy, rotation_enabled=True))
     assert findings[0].span.line == 2
@@ -184,20 +210,33 @@ rules:
     ],
 )
 def test_bad_packs_are_rejected_with_one_line(tmp_path, fields, error):
-    values = {"id": "KMS801", "severity": "low", "category": "hygiene", "when": "{attr: enabled, equals: false}"} | fields
+    values = {
+        "id": "KMS801",
+        "severity": "low",
+        "category": "hygiene",
+        "when": "{attr: enabled, equals: false}",
+    } | fields
     with pytest.raises(PackError, match=error) as info:
         load_pack(_write_pack(tmp_path, RULE.format(**values)))
     assert "\n" not in str(info.value)
 
 
 def test_user_pack_runs_next_to_the_builtin_pack(tmp_path):
-    path = _write_pack(tmp_path, RULE.format(id="KMS801", severity="low", category="hygiene", when="{attr: enabled, equals: false}"))
-    findings = run_packs(load_packs([str(path)]), Inventory(keys=(key(enabled=False, rotation_enabled=True),)))
+    path = _write_pack(
+        tmp_path,
+        RULE.format(id="KMS801", severity="low", category="hygiene", when="{attr: enabled, equals: false}"),
+    )
+    findings = run_packs(
+        load_packs([str(path)]), Inventory(keys=(key(enabled=False, rotation_enabled=True),))
+    )
     assert ids(findings) == ["KMS801"]
 
 
 def test_user_pack_may_not_redefine_a_builtin_rule(tmp_path):
-    path = _write_pack(tmp_path, RULE.format(id="KMS001", severity="low", category="hygiene", when="{attr: enabled, equals: false}"))
+    path = _write_pack(
+        tmp_path,
+        RULE.format(id="KMS001", severity="low", category="hygiene", when="{attr: enabled, equals: false}"),
+    )
     with pytest.raises(PackError, match="already defined"):
         load_packs([str(path)])
 

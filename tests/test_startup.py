@@ -15,7 +15,10 @@ HEAVY = ("z3", "boto3", "botocore", "cryptography", "cfnlint", "hcl2", "rich", "
     [
         ("main.tf", 'resource "aws_kms_key" "k" {\n  enable_key_rotation = true\n}\n'),
         ("t.yaml", "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  K:\n    Type: AWS::KMS::Key\n"),
-        ("p.json", '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}'),
+        (
+            "p.json",
+            '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}',
+        ),
     ],
 )
 def test_check_imports_no_heavy_library(tmp_path: Path, name: str, content: str):
@@ -27,6 +30,10 @@ def test_check_imports_no_heavy_library(tmp_path: Path, name: str, content: str)
         timeout=60,
     )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "kmsguard" in imported
     assert not (imported & set(HEAVY)), sorted(imported & set(HEAVY))

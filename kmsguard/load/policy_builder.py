@@ -180,7 +180,8 @@ class PolicyBuilder:
         if self.kind is PolicyKind.KEY and size is not None and size > KEY_POLICY_MAX_BYTES:
             self.problem(
                 RULE_SIZE,
-                f"key policy is {size} bytes; AWS KMS rejects key policies over 32 KB ({KEY_POLICY_MAX_BYTES} bytes)",
+                f"key policy is {size} bytes; AWS KMS rejects key policies over 32 KB "
+                f"({KEY_POLICY_MAX_BYTES} bytes)",
                 span,
             )
         raw_version = document.get("Version")
@@ -403,7 +404,10 @@ class PolicyBuilder:
             for cond_key, values in block.items():
                 key_where = key_span(block, str(cond_key), op_span)
                 if isinstance(values, (Unknown, ResourceRef, Template)):
-                    vals: Any = (values,) if not isinstance(values, Unknown) else values
+                    # An Unknown may stand for a whole list of values; the deployment account,
+                    # region or partition is always one value.
+                    one = not isinstance(values, Unknown) or values.is_deployment_context
+                    vals: Any = (values,) if one else values
                 elif isinstance(values, list):
                     bad = [v for v in values if v is None or isinstance(v, (dict, list))]
                     if bad:

@@ -14,7 +14,11 @@ def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str | InputError:
         p = Path(path)
         size = p.stat().st_size
         if size > limit:
-            return InputError(path, 0, f"file is {size // (1024 * 1024)} MB, over the {limit // (1024 * 1024)} MB limit for inputs")
+            return InputError(
+                path,
+                0,
+                f"file is {size // (1024 * 1024)} MB, over the {limit // (1024 * 1024)} MB limit for inputs",
+            )
         data = p.read_bytes()
     except PermissionError:
         return InputError(path, 0, "permission denied")

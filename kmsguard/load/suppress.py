@@ -47,7 +47,12 @@ def comment_suppressions(
         bad = [i for i in ids if not _RULE_ID.match(i)]
         if bad:
             diagnostics.append(
-                Diagnostic(RULE_SUPPRESSION_WITHOUT_REASON, f"suppression names unknown rule id(s) {', '.join(bad)}", span, context=f"suppress:{line.strip()}")
+                Diagnostic(
+                    RULE_SUPPRESSION_WITHOUT_REASON,
+                    f"suppression names unknown rule id(s) {', '.join(bad)}",
+                    span,
+                    context=f"suppress:{line.strip()}",
+                )
             )
         if not reason:
             diagnostics.append(

@@ -94,7 +94,7 @@ class LStr(str):
 class LDict(dict):  # type: ignore[type-arg]
     """A ``dict`` with its own span and the span of each key."""
 
-    __slots__ = ("span", "key_spans")
+    __slots__ = ("key_spans", "span")
 
     def __init__(self, *args: Any, span: Span = NO_SPAN, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

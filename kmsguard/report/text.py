@@ -73,7 +73,9 @@ def format_finding(finding: Finding, sources: SourceIndex, paint: Paint = _plain
         unresolved = ", ".join(printable(ref) for ref in finding.unresolved)
         lines.append(f"  note: depends on values not known statically: {unresolved}")
     if finding.remediation:
-        lines.append(f"  help: {printable(finding.remediation)}")
+        # Remediation is prose wrapped in the pack file: one line here, like the header.
+        remediation = " ".join(finding.remediation.split())
+        lines.append(f"  help: {printable(remediation)}")
     return lines
 
 

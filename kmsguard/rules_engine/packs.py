@@ -73,7 +73,7 @@ def load_pack(path: Path) -> Pack:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - safe loader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, UnicodeDecodeError) as err:
         raise PackError(f"{path}: cannot read rule pack: {err}") from None
     except yaml.YAMLError as err:
@@ -166,5 +166,7 @@ def _predicate(where: str, raw: Any) -> Predicate:
         raise PackError(f"{where}: a 'when' item needs 'attr' or 'test'")
     ops = [op for op in ATTR_OPERATORS if op in raw]
     if len(ops) != 1:
-        raise PackError(f"{where}: attribute '{raw['attr']}' needs exactly one of {', '.join(ATTR_OPERATORS)}")
+        raise PackError(
+            f"{where}: attribute '{raw['attr']}' needs exactly one of {', '.join(ATTR_OPERATORS)}"
+        )
     return Predicate(attr=str(raw["attr"]), operator=ops[0], operand=raw[ops[0]])

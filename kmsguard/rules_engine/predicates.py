@@ -50,7 +50,9 @@ PRINCIPAL_RESTRICTING_KEYS = frozenset(
         "kms:calleraccount",
     }
 )
-_POSITIVE_OPERATORS = frozenset({"StringEquals", "StringLike", "ArnEquals", "ArnLike", "StringEqualsIgnoreCase"})
+_POSITIVE_OPERATORS = frozenset(
+    {"StringEquals", "StringLike", "ArnEquals", "ArnLike", "StringEqualsIgnoreCase"}
+)
 
 
 def _wildcard_allow(subject: Subject) -> TestResult:
@@ -61,7 +63,9 @@ def _wildcard_allow(subject: Subject) -> TestResult:
         return TestResult(FALSE)
     if stmt.not_principals is not None:
         # Allow + NotPrincipal allows everyone except the listed principals.
-        return TestResult(TRUE, stmt.span, {"principal": "NotPrincipal (everyone except the listed principals)"})
+        return TestResult(
+            TRUE, stmt.span, {"principal": "NotPrincipal (everyone except the listed principals)"}
+        )
     principals = stmt.principals
     if isinstance(principals, Unknown):
         return TestResult(unresolved(principals.ref), stmt.span)
@@ -108,7 +112,9 @@ def _is_deployment_symbol(value: Any) -> bool:
     if isinstance(value, Unknown):
         return value.is_deployment_context
     if isinstance(value, Template):
-        return all(isinstance(p, str) or (isinstance(p, Unknown) and p.is_deployment_context) for p in value.parts)
+        return all(
+            isinstance(p, str) or (isinstance(p, Unknown) and p.is_deployment_context) for p in value.parts
+        )
     return False
 
 

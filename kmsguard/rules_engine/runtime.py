@@ -23,11 +23,15 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
         holders: list[tuple[str, Policy, Key | None]] = [
             (key.address, key.policy, key) for key in inventory.keys if isinstance(key.policy, Policy)
         ]
-        holders += [(p.address, p.document, None) for p in inventory.policies if p.document.kind is PolicyKind.KEY]
+        holders += [
+            (p.address, p.document, None) for p in inventory.policies if p.document.kind is PolicyKind.KEY
+        ]
         for address, policy, key in holders:
             for stmt in policy.statements:
                 ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
-                yield Subject("key_policy_statement", stmt, address, stmt.span, ctx, key, {"statement": stmt.label})
+                yield Subject(
+                    "key_policy_statement", stmt, address, stmt.span, ctx, key, {"statement": stmt.label}
+                )
     elif kind == "grant":
         for grant in inventory.grants:
             yield Subject("grant", grant, grant.address, grant.span, "grant")
@@ -151,4 +155,4 @@ def rules_of(packs: Sequence[Pack]) -> list[Rule]:
     return [rule for pack in packs for rule in pack.rules]
 
 
-__all__ = ["Key", "evaluate_predicate", "run_packs", "run_rule", "rules_of", "subjects"]
+__all__ = ["Key", "evaluate_predicate", "rules_of", "run_packs", "run_rule", "subjects"]

@@ -1,0 +1,4 @@
+resource "aws_kms_key" "bad" {
+  description = "x"
+  policy = {
+}

@@ -1,0 +1,3 @@
+variable "admin_arn" {
+  type = string
+}
