@@ -102,6 +102,10 @@ def _load_one(kind: str, path: str, text: str, ctx: LoadContext) -> LoadResult:
             from kmsguard.load.tfplan import load_plan
 
             return load_plan(path, text, ctx)
+        if kind == "policy-template":
+            from kmsguard.load.policy_template import load_policy_template
+
+            return load_policy_template(path, text, ctx)
         if kind == "policy":
             from kmsguard.load.policy_file import load_policy_file
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from kmsguard.load.policy_builder import build_policy
-from kmsguard.model import Inventory, Key, PolicyKind, Source, Span, Template, Unknown
-from kmsguard.model.values import THIS_ACCOUNT
+from kmsguard.model import Inventory, Key, PolicyKind, ResourceRef, Source, Span, Template, Unknown
+from kmsguard.model.values import THIS_ACCOUNT, THIS_PARTITION, THIS_REGION
 from kmsguard.rules_engine import PackError, load_pack, load_packs, run_packs
 from kmsguard.rules_engine.logic import FALSE, TRUE, all_of, any_of, negate, unresolved
 
@@ -106,6 +106,18 @@ def _stmt(principal, condition=None, effect="Allow"):
         # IfExists passes when the key is missing, so it restricts nothing.
         # source: IAM User Guide, "IAM JSON policy elements: Condition operators", "...IfExists".
         ("*", {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, True),
+        # source: IAM User Guide, "Set operators for multivalued context keys": ForAnyValue is
+        # false when the key is missing or empty; ForAllValues is true then.
+        (
+            "*",
+            {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"}},
+            False,
+        ),
+        (
+            "*",
+            {"ForAllValues:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"}},
+            True,
+        ),
         # A wildcard value matches every caller.
         ("*", {"StringLike": {"aws:PrincipalOrgID": "*"}}, True),
         # A negated operator does not pin the caller down.
@@ -119,6 +131,35 @@ def _stmt(principal, condition=None, effect="Allow"):
 def test_wildcard_principal(principal, condition, flagged):
     findings = run(key_with_policy(_stmt(principal, condition)))
     assert ("KMS002" in ids(findings)) is flagged
+
+
+# source: KMS Developer Guide, "Key policies in AWS KMS" (Resource: in a key policy "*" means
+# "this KMS key"); a statement whose Resource names something else never matches the key.
+@pytest.mark.parametrize(
+    ("resource", "flagged", "refs"),
+    [
+        ("*", True, ()),
+        ("arn:aws:kms:us-east-1:111122223333:key/*", True, ()),
+        ("arn:aws:s3:::logs-bucket", False, ()),
+        (["arn:aws:s3:::logs-bucket", "*"], True, ()),
+        (ResourceRef("aws_kms_key.k", "arn"), True, ()),
+        (ResourceRef("aws_s3_bucket.logs", "arn"), False, ()),
+        (
+            Template(("arn:", Unknown(THIS_PARTITION), ":kms:", Unknown(THIS_REGION), ":111122223333:key/*")),
+            True,
+            (),
+        ),
+        (Unknown("module.s3_logs.s3_bucket_arn"), True, ("module.s3_logs.s3_bucket_arn",)),
+    ],
+)
+def test_wildcard_statement_only_counts_when_it_applies_to_the_key(resource, flagged, refs):
+    doc = {
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": resource}]
+    }
+    findings = run(key_with_policy(doc))
+    assert ("KMS002" in ids(findings)) is flagged
+    if flagged:
+        assert findings[0].unresolved == refs
 
 
 def test_deny_with_wildcard_principal_is_not_exposure():
@@ -143,6 +184,37 @@ def test_restriction_to_the_deployment_account_symbol_counts():
     account = Template(("", Unknown(THIS_ACCOUNT)))
     findings = run(key_with_policy(_stmt("*", {"StringEquals": {"kms:CallerAccount": account}})))
     assert ids(findings) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "flagged", "unresolved_refs"),
+    [
+        # An id AWS assigns (a data source attribute, a resource attribute) is one concrete value,
+        # never a wildcard: the statement is restricted to that organisation / account.
+        (Unknown("data.aws_organizations_organization.org.id"), False, ()),
+        (Unknown("module.net.data.aws_caller_identity.peer.account_id"), False, ()),
+        (
+            Template((Unknown("data.aws_organizations_organization.org.id"), "/*/ou-ab12-11111111/*")),
+            False,
+            (),
+        ),
+        # A variable could be "*": unresolved, never assumed safe.
+        (Template(("arn:aws:iam::", Unknown("var.account"), ":root")), True, ("var.account",)),
+        (Unknown("ImportValue SharedOrg"), True, ("ImportValue SharedOrg",)),
+    ],
+)
+def test_restriction_by_aws_assigned_ids(value, flagged, unresolved_refs):
+    findings = run(key_with_policy(_stmt("*", {"StringLike": {"aws:PrincipalOrgPaths": [value]}})))
+    assert ("KMS002" in ids(findings)) is flagged
+    if flagged:
+        assert findings[0].unresolved == unresolved_refs
+
+
+def test_one_wildcard_value_among_several_restricts_nothing():
+    # Values of one condition key are ORed (IAM User Guide, "Creating a condition with multiple
+    # keys or values").
+    condition = {"StringEquals": {"aws:PrincipalAccount": ["111122223333", "*"]}}
+    assert ids(run(key_with_policy(_stmt("*", condition)))) == ["KMS002"]
 
 
 def test_restriction_to_an_unresolved_value_is_unresolved():
@@ -254,3 +326,26 @@ def test_every_loader_diagnostic_rule_exists_in_the_default_pack():
         suppress.RULE_SUPPRESSION_WITHOUT_REASON,
     }
     assert used <= defined
+
+
+def test_a_key_policy_that_cannot_be_known_is_reported_unresolved_not_passed():
+    findings = run(key(rotation_enabled=True, policy=Unknown("var.key_policy")))
+    assert [(f.rule_id, f.unresolved) for f in findings] == [("KMS002", ("var.key_policy",))]
+    assert "not known statically" in findings[0].message
+
+
+def test_unresolved_statements_of_a_known_policy_are_reported_unresolved():
+    doc = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            Unknown("local.extra_statements"),
+        ]
+    }
+    policy, _ = build_policy(doc, PolicyKind.KEY, resource="aws_kms_key.k", span=Span("main.tf", 1))
+    findings = run(key(policy=policy, rotation_enabled=True))
+    assert [(f.rule_id, f.unresolved) for f in findings] == [("KMS002", ("local.extra_statements",))]

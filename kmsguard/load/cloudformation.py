@@ -4,13 +4,16 @@ Intrinsic functions are resolved by a small evaluator. What it cannot know stati
 ``Unknown`` naming what it refers to (``Parameter X``, ``ImportValue X``, ``AWS::AccountId``...),
 never a guess; references to resources of the template become ``ResourceRef(logical_id, attr)``.
 
-``Fn::If`` is not decided (conditions depend on values given at deploy time): both branches are
-analysed. An ``Fn::If`` that is an item of a list contributes every branch as an item (so both
-branches' policy statements are kept, and an ``AWS::NoValue`` branch contributes nothing). An
-``Fn::If`` that is the value of a key is merged: equal branches give that value; lists, and keys
-that hold lists in IAM policies (``Statement``, ``Action``, ``AWS``...), give the union of the
-branches; mappings are merged key by key; anything else (two different strings, a value that
-may be absent) becomes ``Unknown("Fn::If <condition>")``.
+Conditions depend on values given at deploy time, so lists keep both branches of an ``Fn::If``:
+an ``Fn::If`` that is an item of a list contributes every branch as an item (both branches'
+policy statements are analysed, and an ``AWS::NoValue`` branch contributes nothing), and under
+keys that hold lists in IAM policies (``Statement``, ``Action``, ``AWS``...) the branches are
+united. A single value (``EnableKeyRotation: !If [HasSymmetricKey, true, false]``) takes the
+branch its condition selects when the condition is decided by the same parameter values every
+``Ref`` resolves to (the defaults), so correlated properties stay consistent (a key is not both
+symmetric and "maybe not rotated"). Otherwise the branches are merged: equal branches give that
+value; mappings are merged key by key; anything else (two different strings, a value that may be
+absent) becomes ``Unknown("Fn::If <condition>")``.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from kmsguard.model import (
     span_of,
     to_plain,
 )
-from kmsguard.model.values import THIS_ACCOUNT, THIS_REGION
+from kmsguard.model.values import THIS_ACCOUNT, THIS_REGION, is_symbolic
 
 RULE_INVALID_PROPERTY = "KMS100"
 
@@ -125,6 +128,7 @@ class Evaluator:
     mappings: dict[str, Any]
     resource_ids: frozenset[str]
     ctx: LoadContext
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # One handler per intrinsic function the evaluator knows; others become Unknown.
@@ -189,7 +193,41 @@ class Evaluator:
         if not present:
             return NO_VALUE
         maybe_absent = len(present) < len(options)
+        if key not in _LIST_KEYS and len(options) == 2 and not all(isinstance(o, list) for o in present):
+            decided = self.decide(value.condition)
+            if decided is not None:
+                return options[0] if decided else options[1]
         return _merge_branches(present, key, value.condition, value.span, maybe_absent)
+
+    def decide(self, name: str, seen: frozenset[str] = frozenset()) -> bool | None:
+        """The value of a template condition under the parameter values Refs resolve to, or None
+        when it depends on something unknown (a pseudo-parameter, a parameter without default)."""
+        if name in seen or name not in self.conditions:
+            return None
+        return self.condition_value(self.conditions[name], seen | {name})
+
+    def condition_value(self, expression: Any, seen: frozenset[str]) -> bool | None:
+        # source: AWS CloudFormation User Guide, "Condition functions" (Fn::And, Fn::Equals,
+        # Fn::Not, Fn::Or, and Condition references).
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return None
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return self.decide(str(argument), seen)
+        if function == "Fn::Equals" and isinstance(argument, list) and len(argument) == 2:
+            left, right = (self.resolve(item) for item in argument)
+            if all(isinstance(v, (str, int, float, bool)) and not is_symbolic(v) for v in (left, right)):
+                return _scalar_text(left) == _scalar_text(right)
+            return None
+        if function in ("Fn::And", "Fn::Or") and isinstance(argument, list):
+            values = [self.condition_value(item, seen) for item in argument]
+            if function == "Fn::And":
+                return False if False in values else (None if None in values else True)
+            return True if True in values else (None if None in values else False)
+        if function == "Fn::Not" and isinstance(argument, list) and len(argument) == 1:
+            value = self.condition_value(argument[0], seen)
+            return None if value is None else not value
+        return None
 
     # -- intrinsic functions ------------------------------------------------------------------
 
@@ -380,6 +418,12 @@ class Evaluator:
         if _fully_known(value):
             return LStr(json.dumps(to_plain(value), separators=(",", ":")), span)
         return Unknown("Fn::ToJsonString", span, "object is not known statically")
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _intrinsic_name(mapping: dict[Any, Any]) -> str | None:
@@ -711,6 +755,7 @@ class _TemplateLoader:
             mappings=self.section("Mappings"),
             resource_ids=frozenset(str(name) for name in resources),
             ctx=self.ctx,
+            conditions={str(k): v for k, v in self.section("Conditions").items()},
         )
         self.sam_globals = self.read_sam_globals()
         deferred: list[tuple[str, dict[str, Any], Span]] = []

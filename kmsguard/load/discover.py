@@ -25,7 +25,7 @@ HEAD_BYTES = 64 * 1024
 SKIP_DIRS = frozenset({".git", ".terraform", "node_modules", ".venv", "__pycache__"})
 # Files with these endings are meant as text of a kind kmsguard reads: unreadable or binary ones
 # are errors, not silently skipped.
-_TEXT_ENDINGS = (".tf", ".json", ".yaml", ".yml", ".template", ".tfvars")
+_TEXT_ENDINGS = (".tf", ".json", ".yaml", ".yml", ".template", ".tfvars", ".tpl")
 
 _CFN_VERSION = re.compile(r"""["']?AWSTemplateFormatVersion["']?\s*:""")
 _JSON_RESOURCES = re.compile(r'"Resources"\s*:\s*\{')
@@ -103,6 +103,11 @@ def classify(path: str, head: bytes) -> str | None:
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     if name.endswith(".json"):
         return _classify_json(text, complete=len(head) < HEAD_BYTES)
+    if name.endswith(".tpl"):
+        # A Terraform template (templatefile) holding a JSON policy: read with its ${...}
+        # placeholders as unknown values. Other templates (user data, YAML...) are not ours.
+        stripped = text.lstrip()
+        return "policy-template" if stripped.startswith("{") and '"Statement"' in text else None
     if name.endswith((".yaml", ".yml", ".template")):
         if text.lstrip().startswith("{"):
             return "cloudformation" if _is_json_template(text) else None

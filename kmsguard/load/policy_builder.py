@@ -19,6 +19,7 @@ from kmsguard.load.jsonpos import JSONPosError, loads_with_positions
 from kmsguard.model.policy import Condition, Policy, PolicyKind, Principal, PrincipalType, Statement
 from kmsguard.model.span import NO_SPAN, Span
 from kmsguard.model.values import (
+    INVALID_POLICY,
     ResourceRef,
     Template,
     Unknown,
@@ -125,7 +126,7 @@ class PolicyBuilder:
             )
         except JSONPosError as err:
             self.problem(RULE_NOT_JSON, f"policy is not valid JSON: {err.message}", span)
-            return Unknown(f"invalid JSON policy in {self.resource}", span, "not JSON")
+            return Unknown(f"invalid JSON policy in {self.resource}", span, INVALID_POLICY)
         for dup in duplicates:
             self.problem(RULE_GRAMMAR, f'duplicate key "{dup.key}" in policy JSON', dup.span)
         return self.build(value, span, size_hint=len(text.encode()))
@@ -139,7 +140,7 @@ class PolicyBuilder:
             return ref
         if not isinstance(document, dict):
             self.problem(RULE_GRAMMAR, "a policy document must be a JSON object", span)
-            return Unknown(f"malformed policy of {self.resource}", span, "not an object")
+            return Unknown(f"malformed policy of {self.resource}", span, INVALID_POLICY)
 
         for name in document:
             if name not in TOP_LEVEL:

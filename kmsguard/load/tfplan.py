@@ -247,6 +247,10 @@ def fill_unknowns(
         unknown_map = unknown if isinstance(unknown, dict) else {}
         for key in list(source) + [k for k in unknown_map if k not in source]:
             sub = _sub_expression(expression, key)
+            if not path and key not in source and sub is None:
+                # Computed by the provider and not configured (arn, key_id, and the default key
+                # policy AWS applies when none is given): the mapping's defaults describe it.
+                continue
             child_path = f"{path}.{key}" if path else str(key)
             out[key] = fill_unknowns(
                 source.get(key),

@@ -29,6 +29,10 @@ THIS_REGION = "AWS::Region"
 THIS_PARTITION = "AWS::Partition"
 THIS_ORG = "aws:PrincipalOrgID(deployment)"
 
+# The reason of an Unknown that stands for a policy AWS would reject (not JSON, not an object): a
+# validity finding already says so, and access rules do not report it again as "unresolved".
+INVALID_POLICY = "invalid policy document"
+
 
 @dataclass(frozen=True, slots=True)
 class Unknown:

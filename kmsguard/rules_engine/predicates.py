@@ -3,11 +3,12 @@ cannot say it. Each takes a ``Subject`` and returns a ``TestResult``; all are pu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmsguard.model import Key, Principal, Span, Statement, Unknown
+from kmsguard.model import Key, Principal, ResourceRef, Span, Statement, Template, Unknown
 from kmsguard.model.values import is_symbolic
 from kmsguard.rules_engine.logic import FALSE, TRUE, Truth, of, unresolved
 
@@ -83,39 +84,100 @@ def _principal_restricted(subject: Subject) -> TestResult:
     for cond in stmt.conditions:
         if not isinstance(cond.key, str) or cond.key.lower() not in PRINCIPAL_RESTRICTING_KEYS:
             continue
-        # IfExists and ForAnyValue/ForAllValues forms pass when the key is absent or empty, so
-        # they do not pin the caller down (IAM User Guide, "Condition operators": ...IfExists).
-        if cond.if_exists or cond.set_qualifier or cond.base_operator not in _POSITIVE_OPERATORS:
+        # IfExists and ForAllValues pass when the key is absent (or empty), so they do not pin the
+        # caller down; ForAnyValue is false then, so it does (IAM User Guide, "Condition operators",
+        # "...IfExists"; "Set operators for multivalued context keys").
+        if (
+            cond.if_exists
+            or cond.set_qualifier == "ForAllValues"
+            or cond.base_operator not in _POSITIVE_OPERATORS
+        ):
             continue
         if isinstance(cond.values, Unknown):
             pending.append(cond.values.ref)
             continue
-        literal = [v for v in cond.values if isinstance(v, str) and not is_symbolic(v)]
-        if any(v.strip("*?") == "" for v in literal):
-            continue  # "*" matches any caller: no restriction
-        if len(literal) < len(cond.values):
-            symbolic = [v for v in cond.values if not (isinstance(v, str) and not is_symbolic(v))]
-            if all(_is_deployment_symbol(v) for v in symbolic):
-                return TestResult(TRUE, cond.span, {"restriction": f"{cond.key}"})
-            pending.extend(str(v) for v in symbolic)
+        # Values are ORed: one value that matches anyone makes the condition restrict nothing.
+        restricts = [_restricts(v) for v in cond.values]
+        if not restricts or any(r is False for r in restricts):
             continue
-        return TestResult(TRUE, cond.span, {"restriction": f"{cond.key}"})
+        if all(r is True for r in restricts):
+            return TestResult(TRUE, cond.span, {"restriction": f"{cond.key}"})
+        pending.extend(ref for r in restricts if isinstance(r, list) for ref in r)
     if pending:
         return TestResult(unresolved(*pending))
     return TestResult(FALSE)
 
 
-def _is_deployment_symbol(value: Any) -> bool:
-    """``${AWS::AccountId}`` and friends name the deployment account: a restriction to it holds."""
-    from kmsguard.model import Template
+_AWS_COMPUTED = re.compile(r"^(module\.[^.]+(\[[^\]]*\])?\.)*data\.")
 
-    if isinstance(value, Unknown):
-        return value.is_deployment_context
-    if isinstance(value, Template):
-        return all(
-            isinstance(p, str) or (isinstance(p, Unknown) and p.is_deployment_context) for p in value.parts
+
+def _is_concrete(symbol: Unknown | ResourceRef) -> bool:
+    """A symbol that stands for one identifier AWS assigns -- the deployment account, an attribute
+    of a resource or data source (an org id, an account id, an ARN) -- and never for a wildcard.
+    A variable or an imported value could be anything, ``"*"`` included."""
+    if isinstance(symbol, ResourceRef):
+        return True
+    return symbol.is_deployment_context or bool(_AWS_COMPUTED.match(symbol.ref))
+
+
+def _restricts(value: Any) -> bool | list[str]:
+    """True when a condition value pins the caller down; False when it matches anyone (all
+    wildcards); else the refs it depends on."""
+    if isinstance(value, str) and not is_symbolic(value):
+        return value.strip("*?") != ""
+    if isinstance(value, (bool, int, float)):
+        return True
+    symbols = list(value.symbols()) if isinstance(value, Template) else [value]
+    # A value that must contain an id AWS assigned (an org id, an account id) cannot be chosen by
+    # the caller, whatever the other parts are.
+    if any(_is_concrete(s) for s in symbols):
+        return True
+    return [str(s) if isinstance(s, ResourceRef) else s.ref for s in symbols]
+
+
+def _applies_to_key(subject: Subject) -> TestResult:
+    """Whether the statement's Resource can name the key. In a key policy "*" means "this KMS
+    key" (KMS Developer Guide, "Key policies in AWS KMS": Resource); an ARN of something else (a
+    bucket) never matches the key, so the statement grants nothing on it."""
+    stmt: Statement = subject.obj
+    if stmt.not_resources is not None or stmt.resources is None:
+        return TestResult(TRUE)
+    if isinstance(stmt.resources, Unknown):
+        return TestResult(unresolved(stmt.resources.ref))
+    pending: list[str] = []
+    for resource in stmt.resources:
+        if isinstance(resource, ResourceRef):
+            if resource.address.split("[")[0].split(".")[-2] in _KEY_RESOURCE_TYPES:
+                return TestResult(TRUE)
+            continue
+        if isinstance(resource, Unknown):
+            pending.append(resource.ref)
+            continue
+        text = (
+            "".join(p if isinstance(p, str) else "*" for p in resource.parts)
+            if isinstance(resource, Template)
+            else resource
         )
-    return False
+        if text.strip("*?") == "" and isinstance(resource, Template):
+            pending.append(str(resource))  # nothing literal: the symbols decide
+        elif _could_be_key_arn(text):
+            return TestResult(TRUE)
+    return TestResult(unresolved(*pending)) if pending else TestResult(FALSE)
+
+
+_KEY_RESOURCE_TYPES = frozenset(
+    {"aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key", "aws_kms_replica_external_key"}
+)
+
+
+def _could_be_key_arn(pattern: str) -> bool:
+    """ "*", or an ARN pattern whose service segment can be "kms"."""
+    from fnmatch import fnmatchcase
+
+    if pattern.strip("*?") == "":
+        return True
+    parts = pattern.split(":")
+    return len(parts) >= 3 and parts[0] == "arn" and fnmatchcase("kms", parts[2])
 
 
 def _supports_rotation(subject: Subject) -> TestResult:
@@ -128,12 +190,13 @@ def _supports_rotation(subject: Subject) -> TestResult:
 
 def _principal_text(principal: Principal) -> str:
     if principal.raw == "*":
-        return '"*"'
-    return f'{{"{principal.type.value}": "{principal.value}"}}'
+        return 'principal "*"'
+    return f'principal {{"{principal.type.value}": "{principal.value}"}}'
 
 
 NAMED_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "wildcard_principal_allow": _wildcard_allow,
     "principal_restricted_by_condition": _principal_restricted,
     "supports_automatic_rotation": _supports_rotation,
+    "statement_applies_to_key": _applies_to_key,
 }

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kmsguard.findings import Diagnostic, Finding
-from kmsguard.model import Inventory, Key, Policy, PolicyKind, Template, Unknown, display
-from kmsguard.model.values import ResourceRef
+from kmsguard.model import Inventory, Key, Policy, PolicyKind, Span, Statement, Template, Unknown, display
+from kmsguard.model.values import INVALID_POLICY, ResourceRef
 from kmsguard.rules_engine.logic import FALSE, Truth, all_of, negate, of, unresolved
 from kmsguard.rules_engine.packs import Pack, Predicate, Rule
 from kmsguard.rules_engine.predicates import NAMED_TESTS, Subject, TestResult
@@ -32,12 +32,30 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
                 yield Subject(
                     "key_policy_statement", stmt, address, stmt.span, ctx, key, {"statement": stmt.label}
                 )
+            for part in policy.unresolved:
+                yield _unresolved_statement(address, part, key)
+        # A key whose whole policy cannot be known is not "fine": every statement rule must say
+        # it depends on that value.
+        for key in inventory.keys:
+            if isinstance(key.policy, Unknown) and key.policy.reason != INVALID_POLICY:
+                yield _unresolved_statement(key.address, key.policy, key, key.span_for("policy"))
     elif kind == "grant":
         for grant in inventory.grants:
             yield Subject("grant", grant, grant.address, grant.span, "grant")
     elif kind == "consumer":
         for consumer in inventory.consumers:
             yield Subject("consumer", consumer, consumer.address, consumer.span, "consumer")
+
+
+def _unresolved_statement(address: str, part: Unknown, key: Key | None, span: Span | None = None) -> Subject:
+    """Stands for statements that could not be resolved: every test on it is unresolved by ``part``."""
+    where = span or part.span
+    stmt = Statement(sid=None, effect=part, span=where)
+    fields = {
+        "statement": "a part of the policy not known statically",
+        "principal": "principals not known statically",
+    }
+    return Subject("key_policy_statement", stmt, address, where, f"unresolved:{part.ref}", key, fields)
 
 
 def evaluate_predicate(pred: Predicate, subject: Subject) -> TestResult:
@@ -75,6 +93,12 @@ def compare(value: Any, operator: str, operand: Any) -> Truth:
     raise ValueError(f"unknown operator {operator}")
 
 
+def _short(ref: str, limit: int = 80) -> str:
+    """Refs are expressions as written; a long one is cut so the message stays one readable line."""
+    flat = " ".join(ref.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 class _Fields(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -98,7 +122,7 @@ def run_rule(rule: Rule, inventory: Inventory) -> list[Finding]:
                 span = result.span
         message = rule.message.format_map(_Fields(fields))
         if truth.is_unresolved:
-            refs = ", ".join(truth.depends_on) or "an unresolved value"
+            refs = ", ".join(_short(ref) for ref in truth.depends_on) or "an unresolved value"
             message += f" (unresolved: depends on {refs})"
         findings.append(
             Finding(

@@ -740,3 +740,51 @@ def test_corpus_template_loads(path: Path) -> None:
         assert fragment.lower() in error.message.lower() and "internal error" not in error.message
     for consumer in result.inventory.consumers:
         assert consumer.span.path == str(path) and consumer.span.line > 0
+
+
+def test_scalar_fn_if_follows_the_condition_decided_by_parameter_defaults() -> None:
+    # source: AWS CloudFormation User Guide, "Condition functions": Fn::If returns the first value
+    # when the condition is true. Refs resolve to parameter defaults, so the condition is decided
+    # by the same values and correlated properties stay consistent.
+    template = """\
+        Parameters:
+          KeySpec: {Type: String, Default: SYMMETRIC_DEFAULT}
+          Env: {Type: String}
+        Conditions:
+          HasSymmetricKey: !Equals [!Ref KeySpec, SYMMETRIC_DEFAULT]
+          NotSymmetric: !Not [!Condition HasSymmetricKey]
+          IsProd: !Equals [!Ref Env, prod]
+        Resources:
+          Key:
+            Type: AWS::KMS::Key
+            Properties:
+              KeySpec: !Ref KeySpec
+              EnableKeyRotation: !If [NotSymmetric, false, true]
+              MultiRegion: !If [IsProd, true, false]
+        """
+    key = only_key(load(template))
+    assert key.key_spec == "SYMMETRIC_DEFAULT"
+    assert key.rotation_enabled is True
+    # Env has no default: the condition cannot be decided, so the value stays unresolved.
+    assert isinstance(key.multi_region, Unknown) and key.multi_region.ref == "Fn::If IsProd"
+
+
+def test_fn_if_in_a_statement_list_keeps_both_branches_even_when_decidable() -> None:
+    template = """\
+        Parameters:
+          Share: {Type: String, Default: "false"}
+        Conditions:
+          DoShare: !Equals [!Ref Share, "true"]
+        Resources:
+          Key:
+            Type: AWS::KMS::Key
+            Properties:
+              KeyPolicy:
+                Statement:
+                  - !If
+                    - DoShare
+                    - {Effect: Allow, Principal: "*", Action: "kms:Decrypt", Resource: "*"}
+                    - !Ref AWS::NoValue
+        """
+    key = only_key(load(template))
+    assert [s.principals[0].value for s in key.policy.statements] == ["*"]

@@ -445,3 +445,54 @@ def test_reference_cycle_is_unknown_not_a_crash(tmp_path: Path) -> None:
     )
     assert not result.errors
     assert isinstance(result.inventory.keys[0].description, Unknown)
+
+
+def test_key_field_spans_point_at_the_terraform_argument(tmp_path: Path) -> None:
+    text = (
+        'resource "aws_kms_key" "k" {\n'
+        '  description             = "x"\n'
+        "  enable_key_rotation     = false\n"
+        "  deletion_window_in_days = 7\n"
+        "  is_enabled              = true\n"
+        "}\n"
+    )
+    (key,) = load_text(tmp_path, text).inventory.keys
+    assert key.span_for("rotation_enabled").line == 3
+    assert key.span_for("deletion_window_days").line == 4
+    assert key.span_for("enabled").line == 5
+    # Not written: the resource header.
+    assert key.span_for("multi_region").line == 1
+
+
+def test_unknown_condition_over_lists_keeps_both_branches(tmp_path: Path) -> None:
+    text = """\
+variable "extra" {
+  type = bool
+}
+resource "aws_kms_key" "k" {
+  enable_key_rotation = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat([
+      {
+        Sid = "Admin", Effect = "Allow", Action = "kms:*", Resource = "*",
+        Principal = { AWS = "arn:aws:iam::111122223333:root" }
+      }
+    ], var.extra ? [
+      { Sid = "Extra", Effect = "Allow", Principal = "*", Action = "kms:Decrypt", Resource = "*" }
+    ] : [])
+  })
+}
+"""
+    (key,) = load_text(tmp_path, text).inventory.keys
+    assert isinstance(key.policy, Policy)
+    assert [s.sid for s in key.policy.statements] == ["Admin", "Extra"]
+
+
+def test_unknown_scalar_condition_is_named_by_its_condition(tmp_path: Path) -> None:
+    text = (
+        'variable "rotate" {}\n'
+        'resource "aws_kms_key" "k" {\n  enable_key_rotation = var.rotate ? true : false\n}\n'
+    )
+    (key,) = load_text(tmp_path, text).inventory.keys
+    assert isinstance(key.rotation_enabled, Unknown) and key.rotation_enabled.ref == "var.rotate"

@@ -6,8 +6,9 @@ booleans, ``None``, and the symbolic ``Unknown`` / ``ResourceRef`` / ``Template`
 Soundness rules (never guess):
 - an operation on an unknown operand is ``Unknown`` (its ref is the expression's source text);
 - a conditional with an unknown condition is the common value of both branches when they are
-  equal, else ``Unknown`` -- simple and sound: the policy analysis sees "some policy" rather
-  than one branch it might not be;
+  equal; when both branches are lists it is their concatenation, so that both branches are
+  analysed (``cond ? [statement] : []`` keeps the statement, as CloudFormation's ``Fn::If`` in a
+  list does); else ``Unknown`` named by the condition;
 - a string with an unknown interpolation is a ``Template`` (literal parts kept);
 - something Terraform itself would reject (index out of range, missing attribute...) raises
   ``EvalError`` inside the evaluator, so that ``try()`` / ``can()`` behave as in Terraform;
@@ -450,14 +451,20 @@ class Evaluator:
         cond = self.eval(expr.condition, env)
         if not is_symbolic(cond):
             return self.eval(expr.then if to_bool(cond) else expr.otherwise, env)
+        # Named by its condition (``var.enabled``), which is what the answer depends on.
+        ref = cond.ref if isinstance(cond, Unknown) else _text_of(expr.condition)
         try:
             then = settle(self.eval(expr.then, env), expr.span)
             otherwise = settle(self.eval(expr.otherwise, env), expr.span)
         except EvalError:
-            return unknown(expr.text, expr.span, "condition not known")
+            return unknown(ref, expr.span, "condition not known")
         if not contains_symbolic(then) and then == otherwise and type(then) is type(otherwise):
             return then
-        return unknown(expr.text, expr.span, "condition not known")
+        if isinstance(then, list) and isinstance(otherwise, list):
+            # Both branches analysed, as for CloudFormation's Fn::If in a list: the statements of
+            # `cond ? [stmt] : []` are kept whatever the condition turns out to be.
+            return LList([*then, *otherwise], span=expr.span)
+        return unknown(ref, expr.span, "condition not known")
 
     def unary(self, expr: hcl.Unary, env: Mapping[str, Any]) -> Any:
         value = self.eval(expr.operand, env)

@@ -57,6 +57,24 @@ def _with_placeholders(template: Template) -> tuple[str, list[Any]]:
     return "".join(chunks), symbols
 
 
+def without_structural_symbols(template: Template) -> tuple[Template, list[Any]]:
+    """The template with the symbols that stand outside JSON strings removed (an unknown
+    ``%{for}`` that renders whole statements), and those symbols. Decoding what is left keeps the
+    statements that are known; the removed symbols say what the rest depends on."""
+    kept: list[Any] = []
+    dropped: list[Any] = []
+    in_string = False
+    for part in template.parts:
+        if isinstance(part, str):
+            kept.append(part)
+            in_string = _still_in_string(part, in_string)
+        elif in_string:
+            kept.append(part)
+        else:
+            dropped.append(part)
+    return Template(tuple(kept), template.span), dropped
+
+
 def _still_in_string(text: str, in_string: bool) -> bool:
     escaped = False
     for char in text:

@@ -291,7 +291,8 @@ class ModuleInstance:
     def variable(self, name: str, span: Span) -> Any:
         block = self.source.variables.get(name)
         if block is None:
-            raise EvalError(f"undeclared variable {name!r}")
+            # Declared in a file that was not loaded: unknown, and named.
+            return Unknown(f"var.{name}", span, "declared outside the loaded files")
         return self.guarded(f"var.{name}", f"var.{name}", span, lambda: self._variable(name, block, span))
 
     def _variable(self, name: str, block: hcl.Block, span: Span) -> Any:
@@ -314,7 +315,7 @@ class ModuleInstance:
     def local(self, name: str, span: Span) -> Any:
         attr = self.source.locals.get(name)
         if attr is None:
-            raise EvalError(f"undeclared local {name!r}")
+            return Unknown(f"local.{name}", span, "declared outside the loaded files")
         return self.guarded(
             f"local.{name}", f"local.{name}", span, lambda: self.evaluator.evaluate(attr.expr)
         )
@@ -334,9 +335,9 @@ class ModuleInstance:
     def resource(self, mode: str, type_name: str, name: str, span: Span) -> Any:
         block = self.source.resources.get((mode, type_name, name))
         if block is None:
-            raise EvalError(
-                f"undeclared {'data source' if mode == 'data' else 'resource'} {type_name}.{name}"
-            )
+            # Declared in a file that was not loaded (a partial checkout, a generated file): its
+            # attributes are unknown, but references to it still name it.
+            return UndeclaredResourceLazy(self.base_address(mode, type_name, name))
         return ResourceLazy(self, mode, type_name, name, block)
 
     def base_address(self, mode: str, type_name: str, name: str) -> str:
@@ -458,7 +459,7 @@ class ModuleInstance:
     def module_call(self, name: str, span: Span) -> Any:
         block = self.source.modules.get(name)
         if block is None:
-            raise EvalError(f"undeclared module {name!r}")
+            return UndeclaredResourceLazy(f"{self.prefix}module.{name}")
         return ModuleCallLazy(self, name, block)
 
     def child(
@@ -545,6 +546,22 @@ def _unknown_expansion() -> Expansion:
         "each": _obj(key=Unknown("each.key"), value=Unknown("each.value")),
     }
     return Expansion("unknown", (("*", "[*]", bindings),))
+
+
+class UndeclaredResourceLazy(Lazy):
+    """A resource, data source or module referred to but not declared in the loaded files."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def describe(self) -> str:
+        return self.address
+
+    def attr(self, name: str, span: Span) -> Any:
+        return Unknown(f"{self.address}.{name}", span, "declared outside the loaded files")
+
+    def index(self, key: Any, span: Span) -> Any:
+        return UndeclaredResourceLazy(f"{self.address}[{json.dumps(key) if isinstance(key, str) else key}]")
 
 
 class ResourceLazy(Lazy):
@@ -666,6 +683,9 @@ _NOT_SPECIAL = object()
 def _data_attribute(type_name: str, name: str, ctx: LoadContext, span: Span, instance: InstanceLazy) -> Any:
     """Data sources whose results the deployment context (or the configuration) determines."""
     if type_name == "aws_caller_identity" and name == "account_id":
+        if any(a.name == "provider" for a in instance.resource.block.body.attributes):
+            # Another provider configuration may be another account.
+            return Unknown(f"{instance.address}.account_id", span, "account of another provider")
         return LStr(ctx.account, span) if ctx.account else Unknown(THIS_ACCOUNT, span)
     if type_name == "aws_partition" and name == "partition":
         return LStr(ctx.partition, span)

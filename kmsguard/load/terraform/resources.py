@@ -59,6 +59,20 @@ DEFAULT_DELETION_WINDOW_DAYS = 30  # registry "aws_kms_key": deletion_window_in_
 DEFAULT_ROTATION_PERIOD_DAYS = 365  # KMS Developer Guide, "Rotating AWS KMS keys": default period
 
 
+# Terraform argument -> the Key field it sets, so findings on a field point at the argument.
+KEY_ATTRIBUTE_FIELDS = {
+    "enable_key_rotation": "rotation_enabled",
+    "rotation_period_in_days": "rotation_period_days",
+    "deletion_window_in_days": "deletion_window_days",
+    "is_enabled": "enabled",
+    "enabled": "enabled",
+    "customer_master_key_spec": "key_spec",
+    "key_spec": "key_spec",
+    "primary_key_arn": "primary_key",
+    "xks_key_id": "custom_key_store_id",
+}
+
+
 @dataclass(frozen=True)
 class TfResource:
     """One resource instance with its evaluated attributes; nested blocks are ``LList`` of
@@ -422,7 +436,10 @@ class _Mapper:
             ),
             "tags": dict(tags) if isinstance(tags, dict) else {},
             "policy": policy,
-            "attr_spans": {str(name): span for name, span in values.key_spans.items()},
+            "attr_spans": {
+                KEY_ATTRIBUTE_FIELDS.get(str(name), str(name)): span
+                for name, span in values.key_spans.items()
+            },
             "account": self.ctx.account,
             "region": self.ctx.region,
         }
