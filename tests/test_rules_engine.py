@@ -349,3 +349,31 @@ def test_unresolved_statements_of_a_known_policy_are_reported_unresolved():
     policy, _ = build_policy(doc, PolicyKind.KEY, resource="aws_kms_key.k", span=Span("main.tf", 1))
     findings = run(key(policy=policy, rotation_enabled=True))
     assert [(f.rule_id, f.unresolved) for f in findings] == [("KMS002", ("local.extra_statements",))]
+
+
+def test_parsed_packs_are_cached_and_the_cache_follows_the_content(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("KMSGUARD_CACHE_DIR", str(cache))
+    path = _write_pack(
+        tmp_path,
+        RULE.format(id="KMS801", severity="low", category="hygiene", when="{attr: enabled, equals: false}"),
+    )
+    assert load_pack(path).rules[0].title == "t"
+    (cached,) = cache.iterdir()
+    # Same content: served from the cache (prove it by planting a different title there).
+    cached.write_text(cached.read_text().replace('"title": "t"', '"title": "from cache"'))
+    assert load_pack(path).rules[0].title == "from cache"
+    # Changed content: a new key, so the edit is seen.
+    path.write_text(path.read_text().replace("title: t", "title: edited"))
+    assert load_pack(path).rules[0].title == "edited"
+    # A corrupt cache entry is ignored, not an error.
+    for entry in cache.iterdir():
+        entry.write_text("{not json")
+    assert load_pack(path).rules[0].title == "edited"
+
+
+def test_cache_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("KMSGUARD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KMSGUARD_NO_CACHE", "1")
+    load_packs()
+    assert not (tmp_path / "cache").exists()

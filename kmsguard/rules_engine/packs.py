@@ -69,17 +69,14 @@ def builtin_packs_dir() -> Path:
 
 
 def load_pack(path: Path) -> Pack:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        content = path.read_bytes()
+        data = _cached_pack_data(content)
+        if data is None:
+            data = _parse_pack(path, content.decode("utf-8"))
+            _store_pack_data(content, data)
     except (OSError, UnicodeDecodeError) as err:
         raise PackError(f"{path}: cannot read rule pack: {err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PackError(f"{where}: rule pack is not valid YAML: {getattr(err, 'problem', err)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise PackError(f"{path}: a rule pack is a mapping with a 'rules' list")
     name = str(data.get("pack") or path.stem)
@@ -89,6 +86,76 @@ def load_pack(path: Path) -> Pack:
     if dupes:
         raise PackError(f"{path}: duplicate rule id(s) {', '.join(dupes)}")
     return Pack(name, str(path), rules)
+
+
+def _parse_pack(path: Path, text: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise PackError(f"{where}: rule pack is not valid YAML: {getattr(err, 'problem', err)}") from None
+
+
+# Parsed packs are cached as JSON, keyed by the pack's bytes and kmsguard's version: reading YAML
+# costs a pre-commit run more than checking a file. KMSGUARD_CACHE_DIR relocates the cache;
+# KMSGUARD_NO_CACHE=1 turns it off. A cache that cannot be read or written is simply not used.
+def cache_dir() -> Path | None:
+    import os
+
+    if os.environ.get("KMSGUARD_NO_CACHE"):
+        return None
+    explicit = os.environ.get("KMSGUARD_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kmsguard"
+
+
+def _cache_file(content: bytes) -> Path | None:
+    # zlib's checksums, not hashlib: importing OpenSSL's hashes costs the hook ~8 ms, and a cache
+    # key only has to tell versions of one small file apart (size + two 32-bit checksums).
+    import zlib
+
+    from kmsguard import __version__
+
+    directory = cache_dir()
+    if directory is None:
+        return None
+    keyed = __version__.encode() + b"\0" + content
+    digest = f"{len(content):x}-{zlib.crc32(keyed):08x}{zlib.adler32(keyed):08x}"
+    return directory / f"pack-{digest}.json"
+
+
+def _cached_pack_data(content: bytes) -> Any:
+    import json
+
+    target = _cache_file(content)
+    if target is None:
+        return None
+    try:
+        return json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _store_pack_data(content: bytes, data: Any) -> None:
+    import json
+    import os
+
+    target = _cache_file(content)
+    if target is None:
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = target.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(scratch, target)
+    except (OSError, TypeError, ValueError):
+        return  # a read-only home, or YAML values JSON cannot hold: parse again next time
 
 
 def load_packs(extra: Sequence[str] = ()) -> list[Pack]:

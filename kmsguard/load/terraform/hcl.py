@@ -44,13 +44,19 @@ class SourceRange:
         return hash(str(self))
 
 
-@dataclass(frozen=True, slots=True)
+# Syntax-tree nodes are internal to this loader and never mutated; they are plain slotted
+# dataclasses (no generated eq/repr/frozen setattr) because defining ~20 full frozen dataclasses
+# costs a pre-commit run about 10 ms of start-up. Identity equality is what the loader needs.
+_node = dataclass(slots=True, eq=False, repr=False)
+
+
+@_node
 class Literal:
     value: str | int | float | bool | None
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class TemplateIf:
     condition: Expr
     then_parts: tuple[TemplatePart, ...]
@@ -58,7 +64,7 @@ class TemplateIf:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class TemplateFor:
     key_var: str | None
     value_var: str
@@ -70,7 +76,7 @@ class TemplateFor:
 TemplatePart = Union[str, "Expr", TemplateIf, TemplateFor]
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class TemplateExpr:
     """A string with interpolations or directives; ``parts`` alternate literal text and code."""
 
@@ -79,26 +85,26 @@ class TemplateExpr:
     heredoc: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class TupleExpr:
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class ObjectItem:
     key: Expr
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class ObjectExpr:
     items: tuple[ObjectItem, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Variable:
     """A bare name: ``var``, ``local``, ``aws_kms_key``, a for-expression variable..."""
 
@@ -106,25 +112,25 @@ class Variable:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Paren:
     expr: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class AttrStep:
     name: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class IndexStep:
     key: Expr
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class SplatStep:
     """``[*]`` / ``.*`` with the steps applied to each element."""
 
@@ -135,7 +141,7 @@ class SplatStep:
 Step = Union[AttrStep, IndexStep, SplatStep]
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Traversal:
     base: Expr
     steps: tuple[Step, ...]
@@ -143,7 +149,7 @@ class Traversal:
     text: SourceRange  # the source text, used as the ref of an Unknown it evaluates to
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Call:
     name: str
     args: tuple[Expr, ...]
@@ -152,7 +158,7 @@ class Call:
     text: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Conditional:
     condition: Expr
     then: Expr
@@ -161,7 +167,7 @@ class Conditional:
     text: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Unary:
     op: str
     operand: Expr
@@ -169,7 +175,7 @@ class Unary:
     text: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Binary:
     op: str
     left: Expr
@@ -178,7 +184,7 @@ class Binary:
     text: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class ForExpr:
     key_var: str | None
     value_var: str
@@ -191,7 +197,7 @@ class ForExpr:
     text: SourceRange
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Unsupported:
     """A construct this converter does not know; evaluates to Unknown."""
 
@@ -242,7 +248,7 @@ class Attribute:
         return f"Attribute({self.name!r}, line {self.span.line})"
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Block:
     type: str
     labels: tuple[str, ...]
@@ -251,13 +257,13 @@ class Block:
     end_line: int
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class Body:
     attributes: tuple[Attribute, ...]
     blocks: tuple[Block, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@_node
 class ParsedFile:
     path: str
     body: Body | None  # None when the file has a syntax error
