@@ -1,0 +1,108 @@
+"""Requests, inputs and decisions of the simulator (the contract between its parts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Union
+
+from kmsguard.model import Grant, Policy
+
+# A request context value: a string, or a list of strings for multivalued keys
+# (aws:PrincipalOrgPaths, kms:GrantOperations...). Booleans, numbers and dates are given as the
+# strings AWS sends ("true", "42", "2026-11-22T10:00:00Z").
+ContextValue = Union[str, tuple[str, ...]]
+
+
+class PrincipalKind(str, Enum):
+    ROOT = "root"  # arn:aws:iam::111122223333:root (the account root user)
+    USER = "user"  # arn:aws:iam::111122223333:user/path/name
+    ROLE = "role"  # arn:aws:iam::111122223333:role/path/name (as named in policies)
+    ASSUMED_ROLE = "assumed-role"  # arn:aws:sts::111122223333:assumed-role/name/session
+    FEDERATED_USER = "federated-user"  # arn:aws:sts::111122223333:federated-user/name
+    SERVICE = "service"  # s3.amazonaws.com (a service principal calling on its own behalf)
+    ANONYMOUS = "anonymous"  # an unauthenticated caller
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who makes the request. ``arn`` is what AWS puts in ``aws:PrincipalArn`` (for a role session:
+    the role's ARN); ``session_arn`` is the assumed-role / federated-user session ARN, which is
+    what a policy's Principal element is matched against for sessions. ``account`` is None only for
+    service principals and anonymous callers."""
+
+    kind: PrincipalKind
+    arn: str
+    account: str | None
+    session_arn: str | None = None
+    service: str | None = None  # for SERVICE: "s3.amazonaws.com"
+    tags: Mapping[str, str] = field(default_factory=dict)
+    org_id: str | None = None
+    org_paths: tuple[str, ...] = ()
+    username: str | None = None  # aws:username for IAM users
+    userid: str | None = None  # aws:userid
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str  # "kms:Decrypt" (case-insensitive)
+    caller: Caller
+    resource: str  # the key ARN (or alias ARN for alias operations)
+    resource_account: str
+    context: Mapping[str, ContextValue] = field(default_factory=dict)  # keys case-insensitive
+    # For operations authorized twice (ReEncrypt to another key, alias operations on alias + key,
+    # ReplicateKey): the second resource, its account, and its key policy in AuthzInputs.second.
+    grant_tokens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuthzInputs:
+    """Everything AWS consults for one request on one key."""
+
+    key_policy: Policy | None
+    identity_policies: tuple[Policy, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    # SCPs of the caller's account and RCPs of the key's account: one tuple of policies per level
+    # of the organisation (root, each OU, the account); every level must allow.
+    scps: tuple[tuple[Policy, ...], ...] = ()
+    rcps: tuple[tuple[Policy, ...], ...] = ()
+    permission_boundary: Policy | None = None
+    session_policy: Policy | None = None
+    key_manager: str = "CUSTOMER"  # "AWS" for AWS managed keys (no RCPs apply)
+
+
+class Outcome(str, Enum):
+    ALLOW = "Allow"
+    EXPLICIT_DENY = "ExplicitDeny"
+    IMPLICIT_DENY = "ImplicitDeny"
+    ERROR = "Error"
+    # The decision depends on values not known statically (IaC unknowns); ``depends_on`` says which.
+    UNRESOLVED = "Unresolved"
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    """One step of the reasoning: which policy and statement, what matched or failed, and why."""
+
+    source: str  # "key policy", "identity policy #1", "grant app-decrypt", "SCP level 1", "rule"
+    statement: str  # sid or "#n", or "" for a rule of AWS's logic
+    effect: str  # "Allow" / "Deny" / "" for rules
+    matched: bool
+    reason: str  # "condition StringEquals kms:CallerAccount failed: '444455556666' not in [...]"
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    error_code: str | None = None  # for ERROR: "AccessDeniedException", "NotFoundException"...
+    trace: tuple[TraceEntry, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"Error:{self.error_code}" if self.outcome is Outcome.ERROR else self.outcome.value
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is Outcome.ALLOW
