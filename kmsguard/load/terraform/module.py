@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmsguard.findings import InputError
+from kmsguard.load import reader
 from kmsguard.load.base import LoadContext, LoadResult
 from kmsguard.load.terraform import hcl
 from kmsguard.load.terraform.evaluate import (
@@ -98,27 +99,12 @@ class TreeLoader:
 
     # -- files --
 
-    def read_text(self, path: str, *, report: bool = True) -> str | None:
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-        except OSError as err:
+    def read_text(self, path: str, *, report: bool = True, limit: int = reader.MAX_FILE_BYTES) -> str | None:
+        text = reader.read_text(path, limit)
+        if isinstance(text, InputError):
             if report:
-                self.result.errors.append(InputError(path, 0, f"cannot read: {err.strerror or err}"))
+                self.result.errors.append(text)
             return None
-        if len(data) > MAX_FILE_BYTES:
-            if report:
-                self.result.errors.append(InputError(path, 0, f"file larger than {MAX_FILE_BYTES} bytes"))
-            return None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            if report:
-                line = data[: err.start].count(b"\n") + 1
-                self.result.errors.append(InputError(path, line, "not valid UTF-8"))
-            return None
-        if text.startswith("\ufeff"):
-            text = text[1:]
         self.result.sources[path] = text
         return text
 
@@ -199,7 +185,7 @@ class TreeLoader:
         inside = any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in self.allowed_dirs)
         if not inside:
             return Unknown(f"file({path})", span, "outside the loaded modules: not read")
-        text = self.read_text(os.path.normpath(full), report=False)
+        text = self.read_text(os.path.normpath(full), report=False, limit=MAX_FILE_BYTES)
         if text is None:
             return Unknown(f"file({path})", span, "file not readable")
         return LStr(text, Span(os.path.normpath(full), 1, 1))
