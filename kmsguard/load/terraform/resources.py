@@ -606,19 +606,7 @@ class _Mapper:
             target.inline.append(named)
             return
         policy_value: Any = document if isinstance(document, Policy) else _unknown(document)
-        identity = self.string(resource, ref_attr)
-        self.attachments.append(
-            PolicyAttachment(
-                resource.address,
-                self.source,
-                identity
-                if identity is not None
-                else Unknown(f"{resource.address}.{ref_attr}", resource.span),
-                kind,
-                policy_value,
-                resource.span,
-            )
-        )
+        self.keep_attachment(resource, kind, self.string(resource, ref_attr), ref_attr, policy_value)
 
     def attach(self, resource: TfResource, kind: IdentityKind, reference: Any, policy_arn: Any) -> None:
         policy = (
@@ -629,17 +617,16 @@ class _Mapper:
             target.managed.append(policy)
             return
         identity = reference if isinstance(reference, (str, Unknown, ResourceRef, Template)) else None
+        self.keep_attachment(resource, kind, identity, kind.value, policy)
+
+    def keep_attachment(
+        self, resource: TfResource, kind: IdentityKind, identity: Any, attr: str, policy: Any
+    ) -> None:
+        """An attachment whose identity is not in the inventory is kept, never dropped."""
+        if identity is None:
+            identity = Unknown(f"{resource.address}.{attr}", resource.span)
         self.attachments.append(
-            PolicyAttachment(
-                resource.address,
-                self.source,
-                identity
-                if identity is not None
-                else Unknown(f"{resource.address}.{kind.value}", resource.span),
-                kind,
-                policy,
-                resource.span,
-            )
+            PolicyAttachment(resource.address, self.source, identity, kind, policy, resource.span)
         )
 
     def add_group(self, user_ref: Any, group: Any) -> None:
