@@ -38,9 +38,13 @@ def _found(report, suffix):
 def test_terraform_findings(report):
     assert _found(report, "terraform/main.tf") == [
         ("KMS001", "aws_kms_key.logs"),
+        ("KMS002", "aws_kms_key.partner"),  # policy from a variable without a value: unresolved
         ("KMS002", "aws_kms_key.shared"),
         ("KMS003", "aws_kms_key.shared"),
+        ("KMS100", "aws_kms_key.reports"),  # "Effect": "allow" in a heredoc policy
     ]
+    unresolved = [f for f in report["findings"] if f["resource"] == "aws_kms_key.partner"]
+    assert unresolved[0]["unresolved"] == ["var.partner_key_policy"]
     # The open statement lives in a data "aws_iam_policy_document" in policies.tf, applied to
     # aws_kms_key.uploads by aws_kms_key_policy.
     assert _found(report, "terraform/policies.tf") == [("KMS002", "aws_kms_key.uploads")]

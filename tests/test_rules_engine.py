@@ -377,3 +377,13 @@ def test_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv("KMSGUARD_NO_CACHE", "1")
     load_packs()
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_statement_aws_would_reject_is_a_validity_finding_not_an_exposure():
+    policy, diags = build_policy(
+        {"Statement": [{"Effect": "allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]},
+        PolicyKind.KEY,
+        resource="aws_kms_key.k",
+    )
+    findings = run_packs(load_packs(), Inventory(keys=(key(policy=policy, rotation_enabled=True),)), diags)
+    assert ids(findings) == ["KMS100"]

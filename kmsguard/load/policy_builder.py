@@ -222,7 +222,7 @@ class PolicyBuilder:
         effect = raw.get("Effect")
         if effect is None:
             self.problem(RULE_GRAMMAR, "statement has no Effect", span, context)
-            effect_value: str | Unknown = Unknown("missing Effect", span)
+            effect_value: str | Unknown = Unknown("missing Effect", span, INVALID_POLICY)
         elif is_symbolic(effect):
             effect_value = _as_unknown(effect, span)
         elif effect not in ("Allow", "Deny"):
@@ -232,7 +232,7 @@ class PolicyBuilder:
                 key_span(raw, "Effect", span),
                 context,
             )
-            effect_value = Unknown(f"invalid Effect {effect!r}", span)
+            effect_value = Unknown(f"invalid Effect {effect!r}", span, INVALID_POLICY)
         else:
             effect_value = str(effect)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmsguard.model import Key, Principal, ResourceRef, Span, Statement, Template, Unknown
-from kmsguard.model.values import is_symbolic
+from kmsguard.model.values import INVALID_POLICY, is_symbolic
 from kmsguard.rules_engine.logic import FALSE, TRUE, Truth, of, unresolved
 
 
@@ -59,6 +59,8 @@ _POSITIVE_OPERATORS = frozenset(
 def _wildcard_allow(subject: Subject) -> TestResult:
     stmt: Statement = subject.obj
     if isinstance(stmt.effect, Unknown):
+        if stmt.effect.reason == INVALID_POLICY:
+            return TestResult(FALSE)  # AWS rejects the policy; a validity finding says so
         return TestResult(unresolved(stmt.effect.ref))
     if not stmt.is_allow:
         return TestResult(FALSE)

@@ -29,9 +29,8 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
         for address, policy, key in holders:
             for stmt in policy.statements:
                 ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
-                yield Subject(
-                    "key_policy_statement", stmt, address, stmt.span, ctx, key, {"statement": stmt.label}
-                )
+                fields = {"statement": stmt.label, "principal": "its principals"}
+                yield Subject("key_policy_statement", stmt, address, stmt.span, ctx, key, fields)
             for part in policy.unresolved:
                 yield _unresolved_statement(address, part, key)
         # A key whose whole policy cannot be known is not "fine": every statement rule must say
