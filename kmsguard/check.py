@@ -12,7 +12,7 @@ from pathlib import Path
 from kmsguard.findings import Finding, InputError, Severity
 from kmsguard.load.base import LoadContext, LoadResult
 from kmsguard.model import Inventory
-from kmsguard.rules_engine import Pack, Rule, load_packs, rules_of, run_packs
+from kmsguard.rules_engine import Pack, PackError, Rule, load_packs, rules_of, run_packs
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class CheckOptions:
     packs: tuple[str, ...] = ()
     baseline: str | None = None
     exclude: tuple[str, ...] = ()
+    params: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,7 +149,11 @@ def run_check(options: CheckOptions, packs: list[Pack] | None = None) -> CheckRe
     packs = packs if packs is not None else load_packs(options.packs)
     loaded, files = load_inputs(options.paths, options.context, options.exclude)
     inventory = Inventory.merge([loaded.inventory], org=options.context.org())
-    all_findings = run_packs(packs, inventory, loaded.diagnostics)
+    declared = {name for pack in packs for rule in pack.rules for name in rule.params}
+    unknown_params = sorted(set(options.params) - declared)
+    if unknown_params:
+        raise PackError(f"unknown rule parameter(s): {', '.join(unknown_params)}")
+    all_findings = run_packs(packs, inventory, loaded.diagnostics, options.params)
 
     kept = [
         f

@@ -26,6 +26,18 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _param(text: str) -> tuple[str, object]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    value: object = raw.strip()
+    if raw.strip().lstrip("-").isdigit():
+        value = int(raw)
+    elif raw.strip().lower() in ("true", "false"):
+        value = raw.strip().lower() == "true"
+    return name.strip().replace("-", "_"), value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kmsguard", description="Who can do what with each AWS KMS key, exactly.")
     parser.add_argument("--version", action="version", version=f"kmsguard {__version__}")
@@ -54,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--write-baseline", action="store_true", help="record the current findings in --baseline"
     )
     check.add_argument("--exclude", type=_csv, help="glob patterns of paths to skip")
+    check.add_argument(
+        "--param",
+        action="append",
+        type=_param,
+        dest="params",
+        metavar="NAME=VALUE",
+        help="a rule parameter, e.g. max_rotation_period_days=180 (see `kmsguard rules`)",
+    )
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
     rules = sub.add_parser("rules", help="list the rules")
@@ -134,6 +154,7 @@ def _check(args: argparse.Namespace) -> int:
         packs=tuple(option("packs", args.packs, ()) or ()),  # type: ignore[arg-type]
         baseline=None if args.write_baseline else baseline,  # type: ignore[arg-type]
         exclude=tuple(option("exclude", args.exclude, ()) or ()),  # type: ignore[arg-type]
+        params={**(config.get("params") or {}), **dict(args.params or ())},
     )
     try:
         result = run_check(options)

@@ -24,6 +24,7 @@ OPTIONS: dict[str, type | tuple[type, ...]] = {
     "packs": list,
     "baseline": str,
     "exclude": list,
+    "params": dict,
 }
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
@@ -88,6 +89,15 @@ def validate(table: dict[str, Any], where: str) -> dict[str, Any]:
         expected = OPTIONS[name]
         if expected is list and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
+        if expected is dict:
+            if not isinstance(value, dict) or not all(
+                isinstance(v, (int, str, bool)) for v in value.values()
+            ):
+                raise ConfigError(
+                    f"{where}: option '{raw_name}' must be a table of numbers, strings or booleans"
+                )
+            values[name] = {str(k).replace("-", "_"): v for k, v in value.items()}
+            continue
         if not isinstance(value, expected) or (
             expected is list and not all(isinstance(v, str) for v in value)
         ):

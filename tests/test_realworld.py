@@ -11,10 +11,15 @@ from tests.shared_paths import REALWORLD
 EXPECTED: dict[str, set[tuple[str, str, bool]]] = {
     # No enable_key_rotation on symmetric AWS_KMS keys: rotation is off (AWS default).
     "3scale-s3-backup-kms": {("KMS001", "aws_kms_key.bucket", False)},
+    # Grants of Encrypt/Decrypt/GenerateDataKey to the service roles, with no constraints block.
     "file-transfer-service-s3-kms-grants": {
         ("KMS001", "aws_kms_key.file_transfer_encryption_key", False),
         ("KMS001", "aws_kms_key.file_transfer_encryption_key_secure", False),
+        ("KMS010", "aws_kms_grant.file_transfer_encryption_key_grant", False),
+        ("KMS010", "aws_kms_grant.file_transfer_encryption_key_grant_secure", False),
     },
+    # multi_region = true on the second key (informational).
+    "moj-environments-secrets-kms": {("KMS006", "aws_kms_key.environment_management_multi_region", False)},
     "kics-kms-vulnerable-policy-negative": {
         ("KMS001", "aws_kms_key.negative1", False),
         ("KMS001", "aws_kms_key.negative2", False),

@@ -387,3 +387,93 @@ def test_a_statement_aws_would_reject_is_a_validity_finding_not_an_exposure():
     )
     findings = run_packs(load_packs(), Inventory(keys=(key(policy=policy, rotation_enabled=True),)), diags)
     assert ids(findings) == ["KMS100"]
+
+
+def _grant(**kw):
+    from kmsguard.model import Grant
+
+    return Grant(
+        address=kw.pop("address", "aws_kms_grant.g"),
+        key="k",
+        grantee=kw.pop("grantee", "arn:aws:iam::111122223333:role/app"),
+        operations=kw.pop("operations", ("Decrypt",)),
+        source=Source.TERRAFORM,
+        span=Span("main.tf", 1),
+        **kw,
+    )
+
+
+def run_grants(*grants, org=None):
+    from kmsguard.model import OrgContext
+
+    return run_packs(load_packs(), Inventory(grants=grants, org=org or OrgContext()))
+
+
+# source: KMS Developer Guide, "Grants in AWS KMS", "Grant constraints": constraints apply only to
+# operations that take an encryption context.
+@pytest.mark.parametrize(
+    ("operations", "constraints", "flagged"),
+    [
+        (("Decrypt",), None, True),
+        (("GenerateDataKeyWithoutPlaintext", "DescribeKey"), None, True),
+        (("Sign", "Verify", "DescribeKey"), None, False),
+        (("Decrypt",), {"encryption_context_equals": {"tenant": "a"}}, False),
+        (("Decrypt",), {"encryption_context_subset": {"tenant": "a"}}, False),
+        (("Decrypt",), {"encryption_context_equals": {}}, True),
+    ],
+)
+def test_grant_without_constraints(operations, constraints, flagged):
+    from kmsguard.model import GrantConstraints
+
+    grant = _grant(
+        operations=operations, constraints=GrantConstraints(**constraints) if constraints else None
+    )
+    assert ("KMS010" in ids(run_grants(grant))) is flagged
+
+
+def test_grant_with_create_grant_and_unknown_operations():
+    assert "KMS011" in ids(run_grants(_grant(operations=("DescribeKey", "CreateGrant"))))
+    findings = run_grants(_grant(operations=Unknown("var.ops")))
+    assert {(f.rule_id, f.unresolved) for f in findings if f.rule_id != "KMS012"} == {
+        ("KMS010", ("var.ops",)),
+        ("KMS011", ("var.ops",)),
+    }
+
+
+@pytest.mark.parametrize(
+    ("grantee", "trusted", "expected"),
+    [
+        ("arn:aws:iam::444455556666:role/partner", ("111122223333",), ("KMS012", ())),
+        ("arn:aws:iam::111122223333:role/app", ("111122223333",), None),
+        ("444455556666", ("111122223333", "444455556666"), None),
+        ("logs.us-east-1.amazonaws.com", ("111122223333",), None),
+        (ResourceRef("aws_iam_role.app", "arn"), ("111122223333",), None),
+        (Template(("arn:aws:iam::", Unknown(THIS_ACCOUNT), ":role/app")), (), None),
+        (
+            "arn:aws:iam::444455556666:role/partner",
+            (),
+            ("KMS012", ("the deployment account (--account or --trusted-accounts)",)),
+        ),
+        (Unknown("var.grantee"), ("111122223333",), ("KMS012", ("var.grantee",))),
+    ],
+)
+def test_grant_to_another_account(grantee, trusted, expected):
+    from kmsguard.model import OrgContext
+
+    org = OrgContext(account=trusted[0] if trusted else None, trusted_accounts=trusted)
+    findings = [
+        f
+        for f in run_grants(_grant(operations=("DescribeKey",), grantee=grantee), org=org)
+        if f.rule_id == "KMS012"
+    ]
+    assert [(f.rule_id, f.unresolved) for f in findings] == ([expected] if expected else [])
+
+
+def test_rotation_period_parameter():
+    k = key(rotation_enabled=True, rotation_period_days=400)
+    assert "KMS004" in ids(run(k))
+    assert "KMS004" not in ids(
+        run_packs(load_packs(), Inventory(keys=(k,)), params={"max_rotation_period_days": 400})
+    )
+    finding = next(f for f in run(k) if f.rule_id == "KMS004")
+    assert "400 days" in finding.message and "365 days" in finding.message

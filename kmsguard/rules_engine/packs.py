@@ -11,7 +11,7 @@ from typing import Any
 from kmsguard.findings import CATEGORIES, Severity
 
 SUBJECTS = ("key", "key_policy_statement", "grant", "consumer", "diagnostic")
-ATTR_OPERATORS = ("equals", "not_equals", "in", "not_in", "is_set", "greater_than", "less_than")
+ATTR_OPERATORS = ("equals", "not_equals", "in", "not_in", "contains", "is_set", "greater_than", "less_than")
 DEFAULT_PACK = "kms-core"
 _RULE_ID = re.compile(r"^KMS\d{3}$")
 
@@ -50,6 +50,8 @@ class Rule:
     examples: dict[str, Any] = field(default_factory=dict)
     pack: str = DEFAULT_PACK
     why: str = ""
+    # Thresholds users can set ([tool.kmsguard.params]): name -> default value.
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,15 @@ def _rule(path: Path, pack: str, raw: Any) -> Rule:
     refs = raw.get("references") or []
     if not isinstance(refs, list) or not refs:
         raise PackError(f"{where}: 'references' must list at least one documentation link")
+    params = raw.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, (int, str, bool)) for v in params.values()):
+        raise PackError(f"{where}: 'params' must map names to default numbers, strings or booleans")
+    when = tuple(_predicate(where, p) for p in raw.get("when") or [])
+    for pred in when:
+        if isinstance(pred.operand, dict) and pred.operand.get("param") not in params:
+            raise PackError(
+                f"{where}: 'when' uses parameter {pred.operand.get('param')!r}, not declared in 'params'"
+            )
     return Rule(
         id=rid,
         title=str(raw["title"]).strip(),
@@ -209,13 +220,14 @@ def _rule(path: Path, pack: str, raw: Any) -> Rule:
         help_uri=str(refs[0]),
         subject=str(raw["subject"]),
         message=str(raw["message"]).strip(),
-        when=tuple(_predicate(where, p) for p in raw.get("when") or []),
+        when=when,
         location=raw.get("location"),
         references=tuple(str(r) for r in refs),
         tags=tuple(str(t) for t in raw.get("tags") or []),
         examples=dict(raw.get("examples") or {}),
         pack=pack,
         why=str(raw.get("why", "")).strip(),
+        params=dict(params),
     )
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmsguard.model import Key, Principal, ResourceRef, Span, Statement, Template, Unknown
-from kmsguard.model.values import INVALID_POLICY, is_symbolic
+from kmsguard.model import Grant, Key, OrgContext, Principal, ResourceRef, Span, Statement, Template, Unknown
+from kmsguard.model.values import INVALID_POLICY, THIS_ACCOUNT, is_symbolic
 from kmsguard.rules_engine.logic import FALSE, TRUE, Truth, of, unresolved
 
 
@@ -24,6 +24,7 @@ class Subject:
     context: str = ""
     key: Key | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    org: OrgContext | None = None
 
 
 @dataclass(frozen=True)
@@ -196,9 +197,83 @@ def _principal_text(principal: Principal) -> str:
     return f'principal {{"{principal.type.value}": "{principal.value}"}}'
 
 
+# Operations whose requests carry an encryption context: the only ones a grant constraint can
+# restrict (KMS Developer Guide, "Grants in AWS KMS", "Grant constraints").
+ENCRYPTION_CONTEXT_OPERATIONS = frozenset(
+    {
+        "Encrypt",
+        "Decrypt",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+    }
+)
+
+
+def _grant_unconstrained(subject: Subject) -> TestResult:
+    grant: Grant = subject.obj
+    if isinstance(grant.operations, Unknown):
+        return TestResult(unresolved(grant.operations.ref))
+    symbolic = [str(op) for op in grant.operations if not isinstance(op, str) or is_symbolic(op)]
+    crypto = sorted(
+        op for op in grant.operations if isinstance(op, str) and op in ENCRYPTION_CONTEXT_OPERATIONS
+    )
+    constraints = grant.constraints
+    if constraints is not None:
+        for value in (constraints.encryption_context_equals, constraints.encryption_context_subset):
+            if isinstance(value, Unknown):
+                return TestResult(unresolved(value.ref))
+            if value:
+                return TestResult(FALSE)
+    if crypto:
+        return TestResult(TRUE, grant.span_for("operations"), {"operations": ", ".join(crypto)})
+    return TestResult(unresolved(*symbolic)) if symbolic else TestResult(FALSE)
+
+
+def _grantee_outside_trusted(subject: Subject) -> TestResult:
+    grant: Grant = subject.obj
+    grantee = grant.grantee
+    where = grant.span_for("grantee")
+    if grantee is None:
+        return TestResult(FALSE)
+    if isinstance(grantee, ResourceRef):
+        return TestResult(FALSE)  # an identity declared next to the key: the deployment account
+    if isinstance(grantee, Unknown):
+        return TestResult(unresolved(grantee.ref), where)
+    if isinstance(grantee, Template):
+        account_parts = [p for p in grantee.parts if not isinstance(p, str)]
+        if all(isinstance(p, Unknown) and p.ref == THIS_ACCOUNT for p in account_parts):
+            return TestResult(FALSE)
+        return TestResult(unresolved(*(str(p) for p in account_parts)), where)
+    text = str(grantee)
+    account = _account_of(text)
+    if account is None:
+        return TestResult(FALSE)  # a service principal, not an account
+    trusted = subject.org.effective_trusted_accounts if subject.org else ()
+    if not trusted:
+        return TestResult(unresolved("the deployment account (--account or --trusted-accounts)"), where)
+    if account in trusted:
+        return TestResult(FALSE)
+    return TestResult(TRUE, where, {"account": account})
+
+
+def _account_of(principal: str) -> str | None:
+    if re.fullmatch(r"\d{12}", principal):
+        return principal
+    parts = principal.split(":")
+    if len(parts) >= 6 and parts[0] == "arn" and re.fullmatch(r"\d{12}", parts[4]):
+        return parts[4]
+    return None
+
+
 NAMED_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "wildcard_principal_allow": _wildcard_allow,
     "principal_restricted_by_condition": _principal_restricted,
     "supports_automatic_rotation": _supports_rotation,
     "statement_applies_to_key": _applies_to_key,
+    "grant_crypto_without_constraints": _grant_unconstrained,
+    "grantee_outside_trusted_accounts": _grantee_outside_trusted,
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from kmsguard.findings import Diagnostic, Finding
@@ -40,7 +40,7 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
                 yield _unresolved_statement(key.address, key.policy, key, key.span_for("policy"))
     elif kind == "grant":
         for grant in inventory.grants:
-            yield Subject("grant", grant, grant.address, grant.span, "grant")
+            yield Subject("grant", grant, grant.address, grant.span, "grant", org=inventory.org)
     elif kind == "consumer":
         for consumer in inventory.consumers:
             yield Subject("consumer", consumer, consumer.address, consumer.span, "consumer")
@@ -57,7 +57,9 @@ def _unresolved_statement(address: str, part: Unknown, key: Key | None, span: Sp
     return Subject("key_policy_statement", stmt, address, where, f"unresolved:{part.ref}", key, fields)
 
 
-def evaluate_predicate(pred: Predicate, subject: Subject) -> TestResult:
+def evaluate_predicate(
+    pred: Predicate, subject: Subject, params: Mapping[str, Any] | None = None
+) -> TestResult:
     if pred.test is not None:
         result = NAMED_TESTS[pred.test](subject)
         if not pred.expect:
@@ -65,7 +67,10 @@ def evaluate_predicate(pred: Predicate, subject: Subject) -> TestResult:
         return result
     assert pred.attr is not None and pred.operator is not None
     value = getattr(subject.obj, pred.attr, None)
-    return TestResult(compare(value, pred.operator, pred.operand))
+    operand = pred.operand
+    if isinstance(operand, dict) and "param" in operand:
+        operand = (params or {})[operand["param"]]
+    return TestResult(compare(value, pred.operator, operand))
 
 
 def compare(value: Any, operator: str, operand: Any) -> Truth:
@@ -81,6 +86,13 @@ def compare(value: Any, operator: str, operand: Any) -> Truth:
         return of(value != operand)
     if operator == "in":
         return of(value in operand)
+    if operator == "contains":
+        if not isinstance(value, (tuple, list)):
+            return FALSE
+        symbols = [str(v) for v in value if not isinstance(v, str) or isinstance(v, Template)]
+        if operand in value:
+            return of(True)
+        return unresolved(*symbols) if symbols else FALSE
     if operator == "not_in":
         return of(value not in operand)
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -103,15 +115,17 @@ class _Fields(dict):  # type: ignore[type-arg]
         return "{" + key + "}"
 
 
-def run_rule(rule: Rule, inventory: Inventory) -> list[Finding]:
+def run_rule(rule: Rule, inventory: Inventory, params: Mapping[str, Any] | None = None) -> list[Finding]:
+    """``params``: users' values for rule parameters; the rule's defaults fill the rest."""
+    values = {**rule.params, **{k: v for k, v in (params or {}).items() if k in rule.params}}
     findings: list[Finding] = []
     for subject in subjects(inventory, rule.subject):
-        results = [evaluate_predicate(p, subject) for p in rule.when]
+        results = [evaluate_predicate(p, subject, values) for p in rule.when]
         truth = all_of([r.truth for r in results])
         if truth.is_false:
             continue
         span = subject.span
-        fields: dict[str, Any] = {"resource": subject.resource, **subject.fields}
+        fields: dict[str, Any] = {"resource": subject.resource, **values, **subject.fields}
         if rule.location:
             span = subject.obj.span_for(rule.location) if hasattr(subject.obj, "span_for") else span
             fields["value"] = display(getattr(subject.obj, rule.location, None))
@@ -157,7 +171,10 @@ def diagnostic_finding(rule: Rule, diag: Diagnostic) -> Finding:
 
 
 def run_packs(
-    packs: Sequence[Pack], inventory: Inventory, diagnostics: Sequence[Diagnostic] = ()
+    packs: Sequence[Pack],
+    inventory: Inventory,
+    diagnostics: Sequence[Diagnostic] = (),
+    params: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """Every rule of every pack on the inventory, plus the loaders' diagnostics as findings of
     the rules they name."""
@@ -165,7 +182,7 @@ def run_packs(
     findings: list[Finding] = []
     for rule in rules.values():
         if rule.subject != "diagnostic":
-            findings.extend(run_rule(rule, inventory))
+            findings.extend(run_rule(rule, inventory, params))
     for diag in diagnostics:
         rule = rules.get(diag.rule_id)
         if rule is None:

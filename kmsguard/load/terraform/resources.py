@@ -59,6 +59,13 @@ DEFAULT_DELETION_WINDOW_DAYS = 30  # registry "aws_kms_key": deletion_window_in_
 DEFAULT_ROTATION_PERIOD_DAYS = 365  # KMS Developer Guide, "Rotating AWS KMS keys": default period
 
 
+# Terraform argument -> the Grant field it sets.
+GRANT_ATTRIBUTE_FIELDS = {
+    "grantee_principal": "grantee",
+    "key_id": "key",
+    "grant_creation_tokens": "grant_tokens",
+}
+
 # Terraform argument -> the Key field it sets, so findings on a field point at the argument.
 KEY_ATTRIBUTE_FIELDS = {
     "enable_key_rotation": "rotation_enabled",
@@ -504,7 +511,9 @@ class _Mapper:
                 retiring_principal=self.string(resource, "retiring_principal"),
                 name=self.string(resource, "name"),
                 grant_tokens=tokens if isinstance(tokens, tuple) else (),
-                attr_spans={str(n): s for n, s in values.key_spans.items()},
+                attr_spans={
+                    GRANT_ATTRIBUTE_FIELDS.get(str(n), str(n)): s for n, s in values.key_spans.items()
+                },
             )
         )
 
