@@ -690,5 +690,3 @@ def test_dump_table_is_deterministic_and_round_trips() -> None:
     assert json.loads(text) == json.loads(json.dumps(table))
     assert gen.dump_table(json.loads(text)) == text
     assert text.index('"a"') < text.index('"b"')
-
-
