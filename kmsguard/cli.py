@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
+    from kmsguard.simulate_cli import add_simulate_parser
+
+    add_simulate_parser(sub)
+
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     rules.add_argument("--pack", action="append", dest="packs", help="an extra rule pack (YAML file)")
@@ -93,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "rules":
             return _rules(args)
+        if args.command == "simulate":
+            from kmsguard.simulate_cli import run_simulate
+
+            return run_simulate(args)
     except KeyboardInterrupt:
         sys.stderr.write("kmsguard: interrupted\n")
         return 130
