@@ -375,7 +375,23 @@ class _Ctx:
 _CALLER_CONTEXTS: dict[tuple[int, str], tuple[Caller, dict[str, ContextValue]]] = {}
 
 
+# _plain_request_keys per request-context object (requests are immutable; the entry keeps the
+# mapping alive so its id is not reused): a batch asks many questions with the same context.
+_PLAIN_KEYS: dict[int, tuple[Mapping[str, Any], dict[str, ContextValue] | None]] = {}
+
+
 def _plain_request_keys(context: Mapping[str, Any]) -> dict[str, ContextValue] | None:
+    hit = _PLAIN_KEYS.get(id(context))
+    if hit is not None and hit[0] is context:
+        return hit[1]
+    lowered = _lowered_request_keys(context)
+    if len(_PLAIN_KEYS) >= 4096:
+        _PLAIN_KEYS.clear()
+    _PLAIN_KEYS[id(context)] = (context, lowered)
+    return lowered
+
+
+def _lowered_request_keys(context: Mapping[str, Any]) -> dict[str, ContextValue] | None:
     """The request's keys lower-cased, as ``conditions.request_context`` would add them, or None
     when that needs its own handling (other value types, keys that differ only by case)."""
     lowered: dict[str, ContextValue] = {}
