@@ -583,8 +583,7 @@ def evaluate_case(case: Case) -> Decision:
         entry = TraceEntry(
             "rule", "", "", True, f"the new key policy is malformed: {case.new_key_policy_problem}"
         )
-        return replace(
-            decision,
+        return decision._replace(
             outcome=Outcome.ERROR,
             error_code="MalformedPolicyDocumentException",
             trace=(*decision.trace, entry),
@@ -601,8 +600,7 @@ def evaluate_case(case: Case) -> Decision:
     )
     if rejection is None:
         return decision
-    return replace(
-        rejection,
+    return rejection._replace(
         trace=decision.trace + rejection.trace,
         depends_on=tuple(dict.fromkeys(decision.depends_on + rejection.depends_on)),
     )

@@ -100,8 +100,9 @@ class TraceEntry(NamedTuple):
     reason: str  # "condition StringEquals kms:CallerAccount failed: '444455556666' not in [...]"
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """The answer (a NamedTuple, like TraceEntry: one is made per simulated request)."""
+
     outcome: Outcome
     error_code: str | None = None  # for ERROR: "AccessDeniedException", "NotFoundException"...
     trace: tuple[TraceEntry, ...] = ()
