@@ -965,6 +965,33 @@ def _error(code: str, reason: str, trace: Iterable[TraceEntry] = ()) -> Decision
     return Decision(Outcome.ERROR, code, (*trace, TraceEntry("rule", "", "", True, reason)))
 
 
+def _evaluate_identity_policies(
+    inputs: AuthzInputs,
+    request: Request,
+    action_lc: str,
+    ctx: _Ctx,
+    trace: list[TraceEntry],
+    depends: list[str],
+) -> tuple[Tri, Tri]:
+    """The caller's identity policies together: (explicit deny, allow)."""
+    deny: Tri = False
+    allow: Tri = False
+    for number, policy in enumerate(inputs.identity_policies, 1):
+        result = _evaluate_policy(
+            policy,
+            f"identity policy #{number}",
+            request,
+            action_lc,
+            ctx,
+            trace,
+            depends,
+            with_principal=False,
+        )
+        deny = _or(deny, result.deny)
+        allow = _or(allow, result.allow)
+    return deny, allow
+
+
 def _decide(inputs: AuthzInputs, request: Request, new_grant: Grant | None) -> Decision:
     caller = request.caller
     action_lc = request.action.lower()
@@ -1031,19 +1058,10 @@ def _decide(inputs: AuthzInputs, request: Request, new_grant: Grant | None) -> D
         facts.kp_account = by_kind.get(PrincipalMatch.ACCOUNT, False)
 
     if is_iam:
-        for number, policy in enumerate(inputs.identity_policies, 1):
-            result = _evaluate_policy(
-                policy,
-                f"identity policy #{number}",
-                request,
-                action_lc,
-                ctx,
-                trace,
-                depends,
-                with_principal=False,
-            )
-            facts.deny = _or(facts.deny, result.deny)
-            facts.identity = _or(facts.identity, result.allow)
+        identity_deny, facts.identity = _evaluate_identity_policies(
+            inputs, request, action_lc, ctx, trace, depends
+        )
+        facts.deny = _or(facts.deny, identity_deny)
         if has_boundary:
             result = _evaluate_policy(
                 inputs.permission_boundary,
@@ -1187,19 +1205,8 @@ def _decide_retire(inputs: AuthzInputs, request: Request, action_lc: str) -> Dec
     deny = key_result.deny if inputs.key_policy is not None else False
     identity: Tri = False
     if is_iam:
-        for number, policy in enumerate(inputs.identity_policies, 1):
-            result = _evaluate_policy(
-                policy,
-                f"identity policy #{number}",
-                request,
-                action_lc,
-                ctx,
-                trace,
-                depends,
-                with_principal=False,
-            )
-            deny = _or(deny, result.deny)
-            identity = _or(identity, result.allow)
+        identity_deny, identity = _evaluate_identity_policies(inputs, request, action_lc, ctx, trace, depends)
+        deny = _or(deny, identity_deny)
     scp: Tri = True
     if (is_iam or caller.kind is PrincipalKind.ROOT) and inputs.scps and not is_service_linked_role(caller):
         scp, scp_deny = _evaluate_levels(inputs.scps, "SCP", request, action_lc, ctx, trace, depends)
