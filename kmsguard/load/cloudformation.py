@@ -28,11 +28,11 @@ from typing import Any
 from kmsguard.findings import Diagnostic, InputError, Suppression
 from kmsguard.load.base import RULE_NOT_ANALYSED, LoadContext, LoadResult
 from kmsguard.load.cfn_yaml import TemplateDecodeError, decode_template
+from kmsguard.load.identity_draft import IdentityDraft
 from kmsguard.load.policy_builder import build_policy
 from kmsguard.load.suppress import RULE_SUPPRESSION_WITHOUT_REASON, comment_suppressions, parse_rule_ids
 from kmsguard.model import (
     Alias,
-    Identity,
     IdentityKind,
     Inventory,
     Key,
@@ -533,41 +533,6 @@ def _text(value: Any) -> str:
 
 
 @dataclass
-class _IdentityDraft:
-    """A role, user or group being assembled; policies from other resources are folded in."""
-
-    kind: IdentityKind
-    address: str
-    span: Span
-    name: Any = None
-    arn: Any = None
-    path: Any = None
-    inline_policies: list[NamedPolicy] = field(default_factory=list)
-    managed_policies: list[Any] = field(default_factory=list)
-    permissions_boundary: Any = None
-    trust_policy: Policy | Unknown | None = None
-    groups: tuple[Any, ...] = ()
-    tags: dict[str, Any] = field(default_factory=dict)
-
-    def freeze(self) -> Identity:
-        return Identity(
-            kind=self.kind,
-            address=self.address,
-            source=SOURCE,
-            span=self.span,
-            name=self.name,
-            arn=self.arn,
-            path=self.path,
-            inline_policies=tuple(self.inline_policies),
-            managed_policies=tuple(self.managed_policies),
-            permissions_boundary=self.permissions_boundary,
-            trust_policy=self.trust_policy,
-            groups=self.groups,
-            tags=self.tags,
-        )
-
-
-@dataclass
 class _Resource:
     """One resource's resolved properties and the typed readers that report wrong types."""
 
@@ -725,7 +690,7 @@ class _TemplateLoader:
         self.resource_ranges: list[tuple[int, int]] = []
         self.keys: dict[str, Key] = {}
         self.aliases: list[Alias] = []
-        self.identities: dict[str, _IdentityDraft] = {}
+        self.identities: dict[str, IdentityDraft] = {}
         self.managed: list[ManagedPolicy] = []
         self.attachments: list[PolicyAttachment] = []
         self.consumers: list[KeyConsumer] = []
@@ -1023,10 +988,10 @@ class _TemplateLoader:
 
     def identity(
         self, resource: _Resource, kind: IdentityKind, name_property: str, arn_kind: str
-    ) -> _IdentityDraft:
+    ) -> IdentityDraft:
         name = resource.string(name_property)
         path = resource.string("Path", "/")
-        draft = _IdentityDraft(
+        draft = IdentityDraft(
             kind=kind,
             address=resource.logical_id,
             span=resource.span,
@@ -1159,7 +1124,7 @@ class _TemplateLoader:
             for target in resource.string_list(name)
         ]
 
-    def find_identity(self, kind: IdentityKind, target: Any) -> _IdentityDraft | None:
+    def find_identity(self, kind: IdentityKind, target: Any) -> IdentityDraft | None:
         """The identity of the template a Roles/Users/Groups entry names: ``!Ref Role`` (Ref of a
         role, user or group returns its name) or the literal name it was given."""
         if isinstance(target, ResourceRef) and target.attribute == "Ref":
@@ -1382,7 +1347,7 @@ class _TemplateLoader:
         self.result.inventory = Inventory(
             keys=tuple(keys.values()),
             aliases=tuple(self.aliases),
-            identities=tuple(draft.freeze() for draft in self.identities.values()),
+            identities=tuple(draft.freeze(SOURCE) for draft in self.identities.values()),
             managed_policies=tuple(self.managed),
             attachments=tuple(self.attachments),
             consumers=tuple(self.consumers),

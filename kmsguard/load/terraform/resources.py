@@ -14,18 +14,18 @@ so analyses see exactly what AWS will enforce.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kmsguard.findings import Diagnostic
 from kmsguard.load.base import LoadContext, LoadResult
+from kmsguard.load.identity_draft import IdentityDraft
 from kmsguard.load.policy_builder import RULE_GRAMMAR, build_policy
 from kmsguard.load.terraform.json_text import JSONTextError, decode_json_text
 from kmsguard.model import (
     Alias,
     Grant,
     GrantConstraints,
-    Identity,
     IdentityKind,
     Inventory,
     Key,
@@ -123,29 +123,13 @@ def default_key_policy(ctx: LoadContext, span: Span) -> LDict:
     return document
 
 
-@dataclass
-class _IdentityDraft:
-    kind: IdentityKind
-    address: str
-    span: Span
-    name: StrValue | None
-    arn: StrValue | None
-    path: StrValue | None
-    permissions_boundary: StrValue | None = None
-    trust_policy: Policy | Unknown | None = None
-    inline: list[NamedPolicy] = field(default_factory=list)
-    managed: list[StrValue] = field(default_factory=list)
-    groups: list[StrValue] = field(default_factory=list)
-    tags: dict[str, Any] = field(default_factory=dict)
-
-
 class _Mapper:
     def __init__(self, ctx: LoadContext, source: Source) -> None:
         self.ctx = ctx
         self.source = source
         self.diagnostics: list[Diagnostic] = []
         self.keys: dict[str, dict[str, Any]] = {}
-        self.identities: dict[str, _IdentityDraft] = {}
+        self.identities: dict[str, IdentityDraft] = {}
         self.aliases: list[Alias] = []
         self.grants: list[Grant] = []
         self.managed: list[ManagedPolicy] = []
@@ -220,24 +204,7 @@ class _Mapper:
 
     def result(self) -> LoadResult:
         keys = tuple(Key(**fields) for fields in self.keys.values())
-        identities = tuple(
-            Identity(
-                kind=d.kind,
-                address=d.address,
-                source=self.source,
-                span=d.span,
-                name=d.name,
-                arn=d.arn,
-                path=d.path,
-                inline_policies=tuple(d.inline),
-                managed_policies=tuple(d.managed),
-                permissions_boundary=d.permissions_boundary,
-                trust_policy=d.trust_policy,
-                groups=tuple(d.groups),
-                tags=d.tags,
-            )
-            for d in self.identities.values()
-        )
+        identities = tuple(d.freeze(self.source) for d in self.identities.values())
         inventory = Inventory(
             keys=keys,
             aliases=tuple(self.aliases),
@@ -524,7 +491,7 @@ class _Mapper:
         if name is None:
             name = Unknown(f"{resource.address}.name", resource.span, "name chosen by AWS")
         path = self.string(resource, "path", "/")
-        draft = _IdentityDraft(
+        draft = IdentityDraft(
             kind=kind,
             address=resource.address,
             span=resource.span,
@@ -539,14 +506,14 @@ class _Mapper:
             draft.trust_policy = self.policy(resource, "assume_role_policy", PolicyKind.TRUST)
             for block in self.blocks(resource.values, "inline_policy"):
                 if not isinstance(block, dict):
-                    draft.inline.append(
+                    draft.inline_policies.append(
                         NamedPolicy(None, _unknown(block), resource.address, span=resource.span)
                     )
                     continue
                 document = self.policy(resource, "policy", PolicyKind.IDENTITY, block)
                 if document is None:
                     continue  # an empty inline_policy block removes inline policies
-                draft.inline.append(
+                draft.inline_policies.append(
                     NamedPolicy(
                         self.string(resource, "name", None, block),
                         document,
@@ -556,9 +523,9 @@ class _Mapper:
                 )
             managed = self.string_list(resource, "managed_policy_arns")
             if isinstance(managed, tuple):
-                draft.managed.extend(managed)
+                draft.managed_policies.extend(managed)
             elif isinstance(managed, Unknown):
-                draft.managed.append(managed)
+                draft.managed_policies.append(managed)
         self.identities[resource.address] = draft
 
     def iam_arn(self, kind: str, path: Any, name: Any, resource: TfResource) -> StrValue:
@@ -592,7 +559,7 @@ class _Mapper:
             )
         )
 
-    def find_identity(self, kind: IdentityKind, reference: Any) -> _IdentityDraft | None:
+    def find_identity(self, kind: IdentityKind, reference: Any) -> IdentityDraft | None:
         if isinstance(reference, ResourceRef):
             draft = self.identities.get(reference.address)
             return draft if draft is not None and draft.kind is kind else None
@@ -612,7 +579,7 @@ class _Mapper:
             self.string(resource, "name"), document, resource.address, span=self.span(resource, "policy")
         )
         if target is not None:
-            target.inline.append(named)
+            target.inline_policies.append(named)
             return
         policy_value: Any = document if isinstance(document, Policy) else _unknown(document)
         self.keep_attachment(resource, kind, self.string(resource, ref_attr), ref_attr, policy_value)
@@ -623,7 +590,7 @@ class _Mapper:
         )
         target = self.find_identity(kind, reference)
         if target is not None:
-            target.managed.append(policy)
+            target.managed_policies.append(policy)
             return
         identity = reference if isinstance(reference, (str, Unknown, ResourceRef, Template)) else None
         self.keep_attachment(resource, kind, identity, kind.value, policy)
