@@ -496,3 +496,15 @@ def test_unknown_scalar_condition_is_named_by_its_condition(tmp_path: Path) -> N
     )
     (key,) = load_text(tmp_path, text).inventory.keys
     assert isinstance(key.rotation_enabled, Unknown) and key.rotation_enabled.ref == "var.rotate"
+
+
+def test_consumer_key_span_points_at_the_key_argument(tmp_path: Path) -> None:
+    text = (
+        'resource "aws_kms_key" "k" {\n  enable_key_rotation = true\n}\n'
+        'resource "aws_cloudwatch_log_group" "g" {\n'
+        '  name       = "g"\n'
+        "  kms_key_id = aws_kms_key.k.arn\n"
+        "}\n"
+    )
+    (consumer,) = load_text(tmp_path, text).inventory.consumers
+    assert consumer.attr_spans["key"].line == 6

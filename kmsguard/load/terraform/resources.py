@@ -630,7 +630,12 @@ class _Mapper:
                 span=resource.span,
                 encrypted=encrypted,
                 details=details or {},
-                attr_spans={str(n): s for n, s in resource.values.key_spans.items()},
+                # "key" names the key reference whatever the argument is called (kms_key_id,
+                # kms_master_key_id, kms_key_arn...), as the CloudFormation loader does.
+                attr_spans={
+                    **{str(n): s for n, s in resource.values.key_spans.items()},
+                    "key": span_of(key, resource.span),
+                },
             )
         )
 
