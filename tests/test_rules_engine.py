@@ -477,3 +477,67 @@ def test_rotation_period_parameter():
     )
     finding = next(f for f in run(k) if f.rule_id == "KMS004")
     assert "400 days" in finding.message and "365 days" in finding.message
+
+
+def _identity(doc):
+    from kmsguard.model import StandalonePolicy
+
+    policy, diags = build_policy(doc, PolicyKind.IDENTITY, resource="p.json", span=Span("p.json", 1))
+    assert diags == []
+    return StandalonePolicy("p.json", Source.POLICY_FILE, policy)
+
+
+# source: KMS Developer Guide, "Best practices for IAM policies" (specify keys in Resource; avoid
+# "kms:*" on "*").
+@pytest.mark.parametrize(
+    ("statement", "flagged"),
+    [
+        ({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}, True),
+        ({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}, True),
+        ({"Effect": "Allow", "Action": "KMS:De*", "Resource": "*"}, True),
+        ({"Effect": "Allow", "Action": "*", "Resource": "*"}, True),
+        ({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}, True),
+        ({"Effect": "Allow", "NotAction": "kms:*", "Resource": "*"}, False),
+        ({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:aws:kms:*:111122223333:key/*"}, True),
+        (
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "arn:aws:kms:us-east-1:111122223333:key/1234abcd",
+            },
+            False,
+        ),
+        ({"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}, False),
+        ({"Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}, False),
+        (
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+            },
+            False,
+        ),
+        (
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/team": "a"}},
+            },
+            False,
+        ),
+        (
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+            },
+            True,
+        ),
+    ],
+)
+def test_identity_policy_decrypt_on_every_key(statement, flagged):
+    inventory = Inventory(policies=(_identity({"Version": "2012-10-17", "Statement": [statement]}),))
+    assert ("KMS020" in ids(run_packs(load_packs(), inventory))) is flagged

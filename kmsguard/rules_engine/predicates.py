@@ -269,11 +269,78 @@ def _account_of(principal: str) -> str | None:
     return None
 
 
+# Condition keys that narrow which keys or which requests an identity statement applies to (KMS
+# Developer Guide, "AWS KMS condition keys"; IAM User Guide, "AWS global condition context keys").
+KEY_NARROWING_KEYS = (
+    "kms:viaservice",
+    "kms:encryptioncontext",
+    "kms:calleraccount",
+    "kms:requestalias",
+    "kms:resourcealiases",
+    "aws:resourcetag/",
+    "aws:resourceaccount",
+    "aws:resourceorgid",
+    "aws:resourceorgpaths",
+    "kms:keyorigin",
+    "kms:keyspec",
+    "kms:keyusage",
+)
+_SAMPLE_KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def _every_key(resource: Any, string_like: Callable[[str, str], bool]) -> bool:
+    """A Resource pattern that matches every key (of an account or of all): "*", "...:key/*"."""
+    if not isinstance(resource, str) or is_symbolic(resource):
+        return False
+    return resource == "*" or (
+        resource.endswith("*")
+        and resource.startswith("arn:")
+        and string_like(resource.lower(), _SAMPLE_KEY_ARN)
+    )
+
+
+def _decrypt_on_any_key(subject: Subject) -> TestResult:
+    """An identity Allow that grants kms:Decrypt on every key, with no condition narrowing it."""
+    from kmsguard.authz.conditions import string_like
+
+    stmt: Statement = subject.obj
+    if isinstance(stmt.effect, Unknown):
+        return TestResult(FALSE if stmt.effect.reason == INVALID_POLICY else unresolved(stmt.effect.ref))
+    if not stmt.is_allow:
+        return TestResult(FALSE)
+    pending: list[str] = []
+    if isinstance(stmt.actions, Unknown) or isinstance(stmt.not_actions, Unknown):
+        ref = stmt.actions if isinstance(stmt.actions, Unknown) else stmt.not_actions
+        return TestResult(unresolved(ref.ref))  # type: ignore[union-attr]
+    if stmt.actions is not None:
+        literal = [a.lower() for a in stmt.actions if isinstance(a, str) and not is_symbolic(a)]
+        pending += [str(a) for a in stmt.actions if not isinstance(a, str) or is_symbolic(a)]
+        if not any(string_like(a, "kms:decrypt") for a in literal):
+            return TestResult(unresolved(*pending)) if pending else TestResult(FALSE)
+    elif stmt.not_actions is not None:
+        excluded = [a.lower() for a in stmt.not_actions if isinstance(a, str)]
+        if any(string_like(a, "kms:decrypt") for a in excluded):
+            return TestResult(FALSE)
+    resources = stmt.resources
+    if isinstance(resources, Unknown):
+        return TestResult(unresolved(resources.ref))
+    if stmt.not_resources is None and not any(_every_key(r, string_like) for r in resources or ()):
+        return TestResult(FALSE)
+    if isinstance(stmt.conditions, Unknown):
+        return TestResult(unresolved(stmt.conditions.ref))
+    for cond in stmt.conditions:
+        name = cond.key_name
+        if any(name.startswith(prefix) for prefix in KEY_NARROWING_KEYS):
+            return TestResult(FALSE)
+    return TestResult(TRUE, stmt.span)
+
+
 NAMED_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "wildcard_principal_allow": _wildcard_allow,
     "principal_restricted_by_condition": _principal_restricted,
     "supports_automatic_rotation": _supports_rotation,
     "statement_applies_to_key": _applies_to_key,
     "grant_crypto_without_constraints": _grant_unconstrained,
+    "decrypt_on_any_key": _decrypt_on_any_key,
     "grantee_outside_trusted_accounts": _grantee_outside_trusted,
 }

@@ -38,12 +38,36 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
         for key in inventory.keys:
             if isinstance(key.policy, Unknown) and key.policy.reason != INVALID_POLICY:
                 yield _unresolved_statement(key.address, key.policy, key, key.span_for("policy"))
+    elif kind == "identity_policy_statement":
+        for address, policy in _identity_policies(inventory):
+            for stmt in policy.statements:
+                ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
+                fields = {"statement": stmt.label}
+                yield Subject("identity_policy_statement", stmt, address, stmt.span, ctx, None, fields)
     elif kind == "grant":
         for grant in inventory.grants:
             yield Subject("grant", grant, grant.address, grant.span, "grant", org=inventory.org)
     elif kind == "consumer":
         for consumer in inventory.consumers:
             yield Subject("consumer", consumer, consumer.address, consumer.span, "consumer")
+
+
+def _identity_policies(inventory: Inventory) -> Iterator[tuple[str, Policy]]:
+    """Every identity policy document: inline and managed policies, attachments of policies kmsguard
+    could read, and identity policy files."""
+    for ident in inventory.identities:
+        for named in ident.inline_policies:
+            if isinstance(named.document, Policy):
+                yield ident.address, named.document
+    for managed in inventory.managed_policies:
+        if isinstance(managed.document, Policy):
+            yield managed.address, managed.document
+    for attachment in inventory.attachments:
+        if isinstance(attachment.policy, Policy):
+            yield attachment.address, attachment.policy
+    for standalone in inventory.policies:
+        if standalone.document.kind is PolicyKind.IDENTITY:
+            yield standalone.address, standalone.document
 
 
 def _unresolved_statement(address: str, part: Unknown, key: Key | None, span: Span | None = None) -> Subject:
