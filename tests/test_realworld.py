@@ -24,7 +24,15 @@ EXPECTED: dict[str, set[tuple[str, str, bool]]] = {
         ("KMS001", "aws_kms_key.negative1", False),
         ("KMS001", "aws_kms_key.negative2", False),
     },
-    "openscpca-nextflow-kms": {("KMS001", "aws_kms_key.nf_work_key", False)},
+    # "Version": "2008-10-17", and a typo'd action "km:CreateGrant" that never applies.
+    "openscpca-nextflow-kms": {
+        ("KMS001", "aws_kms_key.nf_work_key", False),
+        ("KMS107", "aws_kms_key.nf_work_key", False),
+        ("KMS108", "aws_kms_key.nf_work_key", False),
+    },
+    # "Allow use of the key by SQS" names the queue's ARN as Resource: in a key policy it never
+    # matches the key, so SQS gets nothing from it.
+    "moj-core-logging-cloudtrail-kms": {("KMS106", "aws_kms_key.s3_logging_cloudtrail", False)},
     "stacksets-log-setup-management": {("KMS001", "CentralEventLogKey", False)},
     "todobackend-kms": {("KMS001", "KmsKey", False)},
     # Terraform 0.11 `tags { }` block: Terraform >= 0.12 rejects it (tags is a map argument).
@@ -44,6 +52,7 @@ EXPECTED: dict[str, set[tuple[str, str, bool]]] = {
     # Resource comes from a module output kmsguard cannot see (so: unresolved).
     "cms-eks-core-kms": {
         ("KMS002", "aws_kms_key.cloudtrail", True),
+        ("KMS106", "aws_kms_key.cloudtrail", True),  # Resource = a module's bucket ARN output
         ("KMS002", "aws_kms_key.ebs", False),
         ("KMS002", "aws_kms_key.ecr", False),
         ("KMS002", "aws_kms_key.s3", False),

@@ -168,6 +168,7 @@ def test_deny_with_wildcard_principal_is_not_exposure():
 
 def test_not_principal_in_allow_is_exposure():
     doc = {
+        "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
@@ -175,7 +176,7 @@ def test_not_principal_in_allow_is_exposure():
                 "Action": "kms:*",
                 "Resource": "*",
             }
-        ]
+        ],
     }
     assert ids(run(key_with_policy(doc))) == ["KMS002"]
 
@@ -227,9 +228,10 @@ def test_unresolved_principals_are_unresolved():
     findings = run(
         key_with_policy(
             {
+                "Version": "2012-10-17",
                 "Statement": [
                     {"Effect": "Allow", "Principal": Unknown("var.p"), "Action": "kms:*", "Resource": "*"}
-                ]
+                ],
             }
         )
     )
@@ -240,7 +242,8 @@ def test_wildcard_finding_points_at_the_principal():
     from kmsguard.load.jsonpos import loads_with_positions
 
     doc, _ = loads_with_positions(
-        '{"Statement": [{"Effect": "Allow",\n "Principal": "*",\n "Action": "kms:*", "Resource": "*"}]}',
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",\n "Principal": "*",\n'
+        ' "Action": "kms:*", "Resource": "*"}]}',
         "p.json",
     )
     policy, _ = build_policy(doc, PolicyKind.KEY, resource="p.json")
@@ -336,6 +339,7 @@ def test_a_key_policy_that_cannot_be_known_is_reported_unresolved_not_passed():
 
 def test_unresolved_statements_of_a_known_policy_are_reported_unresolved():
     doc = {
+        "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
@@ -344,7 +348,7 @@ def test_unresolved_statements_of_a_known_policy_are_reported_unresolved():
                 "Resource": "*",
             },
             Unknown("local.extra_statements"),
-        ]
+        ],
     }
     policy, _ = build_policy(doc, PolicyKind.KEY, resource="aws_kms_key.k", span=Span("main.tf", 1))
     findings = run(key(policy=policy, rotation_enabled=True))
@@ -381,7 +385,10 @@ def test_cache_can_be_turned_off(tmp_path, monkeypatch):
 
 def test_a_statement_aws_would_reject_is_a_validity_finding_not_an_exposure():
     policy, diags = build_policy(
-        {"Statement": [{"Effect": "allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]},
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}],
+        },
         PolicyKind.KEY,
         resource="aws_kms_key.k",
     )

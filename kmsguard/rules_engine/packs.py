@@ -10,7 +10,15 @@ from typing import Any
 
 from kmsguard.findings import CATEGORIES, Severity
 
-SUBJECTS = ("key", "key_policy_statement", "identity_policy_statement", "grant", "consumer", "diagnostic")
+SUBJECTS = (
+    "key",
+    "key_policy",
+    "key_policy_statement",
+    "identity_policy_statement",
+    "grant",
+    "consumer",
+    "diagnostic",
+)
 ATTR_OPERATORS = ("equals", "not_equals", "in", "not_in", "contains", "is_set", "greater_than", "less_than")
 DEFAULT_PACK = "kms-core"
 _RULE_ID = re.compile(r"^KMS\d{3}$")

@@ -335,6 +335,33 @@ def _decrypt_on_any_key(subject: Subject) -> TestResult:
     return TestResult(TRUE, stmt.span)
 
 
+def _other_service_actions(subject: Subject) -> TestResult:
+    """Actions of services other than KMS in a key policy: a key policy controls only KMS, so they
+    never apply (KMS Developer Guide, "Key policies in AWS KMS": Action)."""
+    stmt: Statement = subject.obj
+    elements = stmt.actions if stmt.actions is not None else stmt.not_actions
+    if isinstance(elements, Unknown) or elements is None:
+        return TestResult(FALSE)
+    others = [
+        str(a)
+        for a in elements
+        if isinstance(a, str) and not is_symbolic(a) and ":" in a and a.split(":", 1)[0].lower() != "kms"
+    ]
+    if not others:
+        return TestResult(FALSE)
+    return TestResult(TRUE, stmt.span, {"value": ", ".join(others)})
+
+
+def _old_version(subject: Subject) -> TestResult:
+    policy = subject.obj
+    version = policy.version
+    if isinstance(version, Unknown):
+        return TestResult(unresolved(version.ref))
+    if version == "2012-10-17":
+        return TestResult(FALSE)
+    return TestResult(TRUE, policy.span, {"value": version or "(none)"})
+
+
 NAMED_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "wildcard_principal_allow": _wildcard_allow,
     "principal_restricted_by_condition": _principal_restricted,
@@ -342,5 +369,7 @@ NAMED_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "statement_applies_to_key": _applies_to_key,
     "grant_crypto_without_constraints": _grant_unconstrained,
     "decrypt_on_any_key": _decrypt_on_any_key,
+    "other_service_actions": _other_service_actions,
+    "old_policy_version": _old_version,
     "grantee_outside_trusted_accounts": _grantee_outside_trusted,
 }

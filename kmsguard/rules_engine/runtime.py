@@ -20,13 +20,7 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
     elif kind == "key_policy_statement":
         # Key policies of keys, and key policy documents on their own (a policy file, a policy
         # for a key outside the inventory): the statement rules apply to both.
-        holders: list[tuple[str, Policy, Key | None]] = [
-            (key.address, key.policy, key) for key in inventory.keys if isinstance(key.policy, Policy)
-        ]
-        holders += [
-            (p.address, p.document, None) for p in inventory.policies if p.document.kind is PolicyKind.KEY
-        ]
-        for address, policy, key in holders:
+        for address, policy, key in _key_policy_holders(inventory):
             for stmt in policy.statements:
                 ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
                 fields = {"statement": stmt.label, "principal": "its principals"}
@@ -38,6 +32,9 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
         for key in inventory.keys:
             if isinstance(key.policy, Unknown) and key.policy.reason != INVALID_POLICY:
                 yield _unresolved_statement(key.address, key.policy, key, key.span_for("policy"))
+    elif kind == "key_policy":
+        for address, policy in _key_policies(inventory):
+            yield Subject("key_policy", policy, address, policy.span, "policy")
     elif kind == "identity_policy_statement":
         for address, policy in _identity_policies(inventory):
             for stmt in policy.statements:
@@ -50,6 +47,23 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
     elif kind == "consumer":
         for consumer in inventory.consumers:
             yield Subject("consumer", consumer, consumer.address, consumer.span, "consumer")
+
+
+def _key_policy_holders(inventory: Inventory) -> list[tuple[str, Policy, Key | None]]:
+    """Key policies of keys, and key policy documents on their own (a policy file, a policy for a
+    key outside the inventory)."""
+    holders: list[tuple[str, Policy, Key | None]] = [
+        (key.address, key.policy, key) for key in inventory.keys if isinstance(key.policy, Policy)
+    ]
+    holders += [
+        (p.address, p.document, None) for p in inventory.policies if p.document.kind is PolicyKind.KEY
+    ]
+    return holders
+
+
+def _key_policies(inventory: Inventory) -> Iterator[tuple[str, Policy]]:
+    for address, policy, _ in _key_policy_holders(inventory):
+        yield address, policy
 
 
 def _identity_policies(inventory: Inventory) -> Iterator[tuple[str, Policy]]:
@@ -136,7 +150,8 @@ def _short(ref: str, limit: int = 80) -> str:
 
 class _Fields(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+        # A field only a decided test fills (an unresolved finding has no such value).
+        return "(not known)"
 
 
 def run_rule(rule: Rule, inventory: Inventory, params: Mapping[str, Any] | None = None) -> list[Finding]:

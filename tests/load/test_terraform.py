@@ -508,3 +508,20 @@ def test_consumer_key_span_points_at_the_key_argument(tmp_path: Path) -> None:
     )
     (consumer,) = load_text(tmp_path, text).inventory.consumers
     assert consumer.attr_spans["key"].line == 6
+
+
+def test_references_to_resources_declared_elsewhere_keep_their_address(tmp_path: Path) -> None:
+    # aws_sqs_queue.q is declared in a file that is not part of this directory: the reference still
+    # names the resource (so its type), rather than becoming an anonymous unknown.
+    text = (
+        'resource "aws_kms_key" "k" {\n  enable_key_rotation = true\n'
+        '  policy = jsonencode({ Statement = [{ Effect = "Allow",\n'
+        '    Principal = { Service = "sqs.amazonaws.com" },\n'
+        '    Action = "kms:Decrypt", Resource = aws_sqs_queue.q.arn }] })\n}\n'
+    )
+    (key,) = load_text(tmp_path, text).inventory.keys
+    (resource,) = key.policy.statements[0].resources
+    assert isinstance(resource, ResourceRef) and (resource.address, resource.attribute) == (
+        "aws_sqs_queue.q",
+        "arn",
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,10 @@ from kmsguard.model.values import THIS_ACCOUNT, THIS_REGION, LDict, LList, LStr,
 
 MAX_MODULE_DEPTH = 16
 MAX_FILE_BYTES = 2 * 1024 * 1024
+# "aws_sqs_queue", "google_storage_bucket": provider-prefixed resource type names.
+_PROVIDER_RESOURCE_TYPE = re.compile(r"^[a-z][a-z0-9]*_[a-z0-9_]+$")
+# A managed resource address (optionally in modules): "module.x.aws_sqs_queue.q", not data sources.
+_MANAGED_ADDRESS = re.compile(r"^(module\.[^.]+\.)*[a-z][a-z0-9]*_[a-z0-9_]+\.[^.]+$")
 
 # Meta-arguments are not resource attributes (Terraform language, "Meta-Arguments").
 RESOURCE_META = frozenset({"count", "for_each", "depends_on", "provider"})
@@ -271,6 +276,10 @@ class ModuleInstance:
         if namespace is not None:
             return namespace
         if name in self.source.resource_types:
+            return Namespace(name, lambda res_name, s: self.resource("managed", name, res_name, s))
+        if _PROVIDER_RESOURCE_TYPE.match(name):
+            # A resource type used only in files that were not loaded: its references still name
+            # the resource (and so its type), whose attributes are known after apply.
             return Namespace(name, lambda res_name, s: self.resource("managed", name, res_name, s))
         raise UnknownRoot(name)
 
@@ -544,6 +553,8 @@ class UndeclaredResourceLazy(Lazy):
         return self.address
 
     def attr(self, name: str, span: Span) -> Any:
+        if _MANAGED_ADDRESS.match(self.address):
+            return ResourceRef(self.address, name, span)
         return Unknown(f"{self.address}.{name}", span, "declared outside the loaded files")
 
     def index(self, key: Any, span: Span) -> Any:
