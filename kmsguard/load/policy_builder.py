@@ -238,9 +238,11 @@ class PolicyBuilder:
 
         actions = self.elements(raw, "Action", span, context)
         not_actions = self.elements(raw, "NotAction", span, context)
+        # An element whose value is unknown (a dynamic block's `not_actions = each.value.x`) may
+        # turn out absent (null): only elements known to be present count as "both".
         if actions is None and not_actions is None:
             self.problem(RULE_GRAMMAR, "statement has neither Action nor NotAction", span, context)
-        elif actions is not None and not_actions is not None:
+        elif _present(actions) and _present(not_actions):
             self.problem(RULE_GRAMMAR, "statement has both Action and NotAction", span, context)
         for value in _literal_items(actions) + _literal_items(not_actions):
             if not _ACTION.match(value):
@@ -253,7 +255,7 @@ class PolicyBuilder:
 
         resources = self.elements(raw, "Resource", span, context)
         not_resources = self.elements(raw, "NotResource", span, context)
-        if resources is not None and not_resources is not None:
+        if _present(resources) and _present(not_resources):
             self.problem(RULE_GRAMMAR, "statement has both Resource and NotResource", span, context)
         needs_resource = self.kind not in (PolicyKind.TRUST,)
         if needs_resource and resources is None and not_resources is None:
@@ -261,7 +263,7 @@ class PolicyBuilder:
 
         principals = self.principals(raw, "Principal", span, context)
         not_principals = self.principals(raw, "NotPrincipal", span, context)
-        if principals is not None and not_principals is not None:
+        if _present(principals) and _present(not_principals):
             self.problem(RULE_GRAMMAR, "statement has both Principal and NotPrincipal", span, context)
         if self.kind.has_principal:
             if principals is None and not_principals is None:
@@ -271,7 +273,7 @@ class PolicyBuilder:
                     span,
                     context,
                 )
-        elif self.kind is not PolicyKind.UNKNOWN and (principals is not None or not_principals is not None):
+        elif self.kind is not PolicyKind.UNKNOWN and (_present(principals) or _present(not_principals)):
             which = "Principal" if principals is not None else "NotPrincipal"
             self.problem(
                 RULE_GRAMMAR,
@@ -478,6 +480,11 @@ def build_policy(
     builder = PolicyBuilder(kind, resource=resource, partition=partition)
     policy = builder.build(document, span)
     return policy, builder.diagnostics
+
+
+def _present(element: Any) -> bool:
+    """An element known to be written: not absent, and not an unknown value that may be null."""
+    return element is not None and not isinstance(element, Unknown)
 
 
 def _as_unknown(value: Any, span: Span) -> Unknown:

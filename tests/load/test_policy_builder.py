@@ -538,3 +538,23 @@ def test_line_of_each_diagnostic_in_a_policy_string_embedded_at_line_10() -> Non
     assert found == expected
     assert len(diagnostics) == len(expected)
     assert all(d.span.path == "main.tf" and d.resource == "t" for d in diagnostics)
+
+
+def test_elements_that_may_be_null_are_not_both_present() -> None:
+    # A Terraform dynamic statement (`not_actions = statement.value.not_actions`) has unknown values
+    # that may be null: only elements known to be written count for "both X and NotX".
+    # source: IAM User Guide, "Grammar of the IAM JSON policy language" (Action or NotAction).
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": Unknown("statement.value.actions"),
+                "NotAction": Unknown("statement.value.not_actions"),
+                "Resource": "*",
+            }
+        ],
+    }
+    _, diagnostics = build_policy(doc, PolicyKind.KEY, resource="t")
+    assert diagnostics == []

@@ -525,3 +525,15 @@ def test_references_to_resources_declared_elsewhere_keep_their_address(tmp_path:
         "aws_sqs_queue.q",
         "arn",
     )
+
+
+def test_an_empty_policy_string_means_the_default_key_policy(tmp_path: Path) -> None:
+    # The AWS provider reads "" as "not set" (terraform-plugin-sdk GetOk: zero values are unset), so
+    # a module's `policy = var.policy` with default "" gets AWS's default key policy.
+    # source: KMS Developer Guide, "Default key policy".
+    text = 'variable "policy" {\n  default = ""\n}\nresource "aws_kms_key" "k" {\n  policy = var.policy\n}\n'
+    result = load_text(tmp_path, text)
+    (key,) = result.inventory.keys
+    assert result.diagnostics == []
+    assert isinstance(key.policy, Policy) and len(key.policy.statements) == 1
+    assert key.policy.statements[0].actions == ("kms:*",)

@@ -40,6 +40,7 @@ from kmsguard.model import (
 )
 from kmsguard.model.span import Span
 from kmsguard.model.values import (
+    INVALID_POLICY,
     THIS_ACCOUNT,
     LDict,
     LList,
@@ -315,7 +316,9 @@ class _Mapper:
         self, resource: TfResource, name: str, kind: PolicyKind, values: Any = None
     ) -> Policy | Unknown | None:
         source = values if values is not None else resource.values
-        if name not in source or source[name] is None:
+        # An empty string is "not set" to the AWS provider (the SDK's GetOk treats zero values as
+        # unset): a module's `policy = var.policy` with default "" gets AWS's default key policy.
+        if name not in source or source[name] is None or source[name] == "":
             return None
         return self.build(source[name], kind, resource.address, self.span(resource, name, values))
 
@@ -333,7 +336,7 @@ class _Mapper:
                         address,
                     )
                 )
-                return Unknown(f"invalid JSON policy in {address}", span, "not JSON")
+                return Unknown(f"invalid JSON policy in {address}", span, INVALID_POLICY)
         policy, diagnostics = build_policy(
             document, kind, resource=address, span=span, partition=self.ctx.partition
         )
