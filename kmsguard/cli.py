@@ -76,9 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
+    from kmsguard.prove_cli import add_prove_parser
     from kmsguard.simulate_cli import add_simulate_parser
 
     add_simulate_parser(sub)
+    add_prove_parser(sub)
 
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("text", "markdown", "json"), default="text")
@@ -101,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kmsguard.simulate_cli import run_simulate
 
             return run_simulate(args)
+        if args.command == "prove":
+            from kmsguard.prove_cli import run_prove
+
+            return run_prove(args)
     except KeyboardInterrupt:
         sys.stderr.write("kmsguard: interrupted\n")
         return 130

@@ -1,0 +1,1266 @@
+"""The simulator's decision for one key policy (and, when given, the caller's identity policies)
+compiled to z3 over a symbolic request.
+
+The semantics are those of ``kmsguard.authz`` (``evaluate.decide``, ``conditions``, ``principals``),
+encoded rule by rule; each rule below names the simulator function it mirrors. Only the *parsing*
+of policy constants (operator names, wildcard / variable tokens, numbers, dates, CIDRs) is shared
+with the simulator, so that both engines read a policy the same way; the matching against a
+symbolic request is this module's own, and the two are checked against each other (every "yes"
+witness is re-run through ``decide``; tests compare them on generated policies and requests).
+
+The symbolic request:
+
+* the caller: its ``kind`` (root, IAM user, role, role session, federated user, service, anonymous;
+  fixed per encoding, a question asks once per kind), ``account`` (12 digits), a path and a name, a
+  session name, a service name and ``aws:userid``; every key the caller implies
+  (``aws:PrincipalArn``, ``kms:CallerAccount``, ``aws:PrincipalType``...) is a function of these, as
+  ``conditions.caller_context`` derives it;
+* the action (an index into the KMS actions on a key; names and patterns lower-cased) and the
+  resource (the key's ARN);
+* each other context key a policy mentions: present or absent, and its value -- a string, a bounded
+  list of strings (multivalued keys), a number (Numeric / Date keys) or an IPv4 address as a 32-bit
+  vector (IP keys).
+
+What is not encoded exactly -- IaC unknowns, IPv6 ranges, binary values, an operator applied to a key
+of another type, policy variables inside ARN or Bool values -- becomes a fresh Boolean *opaque
+atom*: the solver may choose it freely, so an "unsat" (no access) holds whatever the real value is,
+and a "sat" is only believed after ``decide`` confirms the witness. ``Encoding.opaque`` lists the
+atoms with what they stand for (the ``depends_on`` of an answer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+import z3
+
+from kmsguard.authz import conditions as _cond
+from kmsguard.authz import kms_actions
+from kmsguard.authz.types import Caller, ContextValue, PrincipalKind, Request
+from kmsguard.model.policy import Condition, Policy, Principal, PrincipalType, Statement
+from kmsguard.model.values import ResourceRef, Template, Unknown
+
+# Numbers and dates are modelled as reals that are whole multiples of 1/SCALE, so that a witness
+# value can be written as a finite decimal. assumption: no policy tells apart two numbers closer than
+# 1/SCALE (policies compare whole numbers, or a few decimals; dates in whole seconds or ms).
+SCALE = 10**6
+NAME_CHARS = "+=,.@_-"  # besides letters and digits, in IAM user / role / session names
+# The free atom "an identity policy of the caller's account allows" (when they are not given).
+IDENTITY_ALLOWS = "identity policy allows"
+
+
+class Kind(IntEnum):
+    """The kinds of caller, as ``authz.types.PrincipalKind`` (an integer for the solver)."""
+
+    ROOT = 0
+    USER = 1
+    ROLE = 2
+    ASSUMED_ROLE = 3
+    FEDERATED_USER = 4
+    SERVICE = 5
+    ANONYMOUS = 6
+
+    @property
+    def principal_kind(self) -> PrincipalKind:
+        return PrincipalKind(self.name.lower().replace("_", "-"))
+
+
+IAM_KINDS = (Kind.USER, Kind.ROLE, Kind.ASSUMED_ROLE, Kind.FEDERATED_USER)
+ACCOUNT_KINDS = (Kind.ROOT, *IAM_KINDS)
+
+
+class Match(IntEnum):
+    """How a key policy names the caller (``principals.PrincipalMatch``)."""
+
+    DIRECT = 4
+    ROLE = 3
+    WILDCARD = 2
+    ACCOUNT = 1
+
+
+# -- z3 helpers -----------------------------------------------------------------------------------
+
+_RE_SORT = z3.ReSort(z3.StringSort())
+ANY_CHAR = z3.AllChar(_RE_SORT)
+ANY_TEXT = z3.Star(ANY_CHAR)
+NOT_COLON = z3.Intersect(ANY_CHAR, z3.Complement(z3.Re(":")))
+
+
+TRUE = z3.BoolVal(True)
+FALSE = z3.BoolVal(False)
+
+
+def _s(text: str) -> z3.SeqRef:
+    # z3 reads backslash-u{hex} in a string literal as an escape: a backslash is written as one.
+    return z3.StringVal(text.replace("\\", "\\u{5c}") if "\\" in text else text)
+
+
+_ESCAPE = re.compile(r"\\u\{([0-9a-fA-F]+)\}")
+
+
+def _text(value: z3.ExprRef) -> str:
+    """A string of a model: z3 writes characters outside printable ASCII as backslash-u{hex}."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value.as_string())
+
+
+def _concat(parts: Sequence[z3.SeqRef]) -> z3.SeqRef:
+    if not parts:
+        return _s("")
+    return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+
+def _re_concat(parts: Sequence[z3.ReRef]) -> z3.ReRef:
+    if not parts:
+        return z3.Re("")
+    return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+
+def _bool(item: z3.BoolRef | bool) -> z3.BoolRef:
+    if isinstance(item, bool):
+        return TRUE if item else FALSE
+    return item
+
+
+def _or(items: Iterable[z3.BoolRef | bool]) -> z3.BoolRef:
+    # Constants are the module's TRUE / FALSE objects (checking identity is far cheaper than asking
+    # z3 what a term is, and encoding builds many small disjunctions).
+    items = [i for i in map(_bool, items) if i is not FALSE]
+    if any(i is TRUE for i in items):
+        return TRUE
+    if not items:
+        return FALSE
+    return items[0] if len(items) == 1 else z3.Or(*items)
+
+
+def _and(items: Iterable[z3.BoolRef | bool]) -> z3.BoolRef:
+    items = [i for i in map(_bool, items) if i is not TRUE]
+    if any(i is FALSE for i in items):
+        return FALSE
+    if not items:
+        return TRUE
+    return items[0] if len(items) == 1 else z3.And(*items)
+
+
+def _ci_regex(text: str) -> z3.ReRef:
+    """Case-insensitive literal: StringEqualsIgnoreCase compares lower-cased texts."""
+    parts: list[z3.ReRef] = []
+    for ch in text.lower():
+        variants = {ch} | {v for v in (ch.upper(),) if len(v) == 1 and v.lower() == ch}
+        alts = [z3.Re(_s(v)) for v in sorted(variants)]
+        parts.append(alts[0] if len(alts) == 1 else z3.Union(*alts))
+    return _re_concat(parts)
+
+
+def _wild_regex(tokens: Sequence[Any], star: z3.ReRef = ANY_TEXT, one: z3.ReRef = ANY_CHAR) -> z3.ReRef:
+    """Tokens (literal text, ``*``, ``?``) as a regex: ``*`` any run, ``?`` one character."""
+    parts: list[z3.ReRef] = []
+    for token in tokens:
+        if token is _cond.STAR:
+            parts.append(star)
+        elif token is _cond.QMARK:
+            parts.append(one)
+        elif isinstance(token, z3.SeqRef):
+            parts.append(z3.Re(token))
+        else:
+            parts.append(z3.Re(_s(str(token))))
+    return _re_concat(parts)
+
+
+_ACTION_SETS: dict[tuple[int, frozenset[int]], z3.BoolRef] = {}
+
+
+def _action_in(count: int, indices: frozenset[int]) -> z3.BoolRef:
+    """``action`` is one of ``indices`` (of ``count`` actions); the term is the same in every
+    encoding (one z3 context, one ``action`` constant), so it is built once."""
+    key = (count, indices)
+    found = _ACTION_SETS.get(key)
+    if found is None:
+        action = z3.Int("action")
+        if len(indices) * 2 <= count:
+            found = _or([action == i for i in sorted(indices)])
+        else:
+            found = _and([action != i for i in range(count) if i not in indices])
+        if len(_ACTION_SETS) > 4096:
+            _ACTION_SETS.clear()
+        _ACTION_SETS[key] = found
+    return found
+
+
+@lru_cache(maxsize=1)
+def _name_regex() -> z3.ReRef:
+    chars = [z3.Range("a", "z"), z3.Range("A", "Z"), z3.Range("0", "9"), *(z3.Re(c) for c in NAME_CHARS)]
+    return z3.Plus(z3.Union(*chars))
+
+
+def _refs(value: Any) -> tuple[str, ...]:
+    """What a symbolic policy value refers to (as the simulator's ``depends_on`` names it)."""
+    if isinstance(value, Unknown):
+        return (value.ref,)
+    if isinstance(value, ResourceRef):
+        return (value.address + ("." + value.attribute if value.attribute else ""),)
+    if isinstance(value, Template):
+        out: list[str] = []
+        for symbol in value.symbols():
+            out.extend(_refs(symbol))
+        return tuple(out)
+    return (str(value),)
+
+
+# -- context keys ---------------------------------------------------------------------------------
+
+
+@dataclass
+class KeyVar:
+    """One request-context key. ``model`` is "str", "list", "num" or "ip"; ``derived`` keys are
+    functions of the caller (their presence and value are fixed by it)."""
+
+    name: str
+    model: str
+    present: z3.BoolRef
+    value: z3.SeqRef | None = None  # str
+    items: tuple[z3.SeqRef, ...] = ()  # list
+    length: z3.ArithRef | None = None  # list
+    number: z3.ArithRef | None = None  # num
+    is_number: z3.BoolRef | None = None  # num
+    address: z3.BitVecRef | None = None  # ip (IPv4)
+    is_v4: z3.BoolRef | None = None  # ip
+    derived: bool = False
+
+
+def _key_model(name: str) -> str:
+    """The model of a key by its type in the Service Authorization Reference (``kms_actions``)."""
+    key_type = kms_actions.condition_key_type(name) or "String"
+    if key_type.startswith("ArrayOf"):
+        return "list"
+    if key_type in ("Numeric", "Date"):
+        return "num"
+    if key_type == "IPAddress":
+        return "ip"
+    return "str"
+
+
+@dataclass
+class Encoding:
+    """The formulas of one decision: ``allowed``, ``explicit_deny`` and ``error`` over the request,
+    ``values`` (well-formed values of the free context keys), ``sent`` (which keys an action can
+    send) and the opaque atoms with what each stands for. ``domain(formulas)`` adds what a
+    well-formed caller is, for the variables those formulas use."""
+
+    request: SymbolicRequest
+    allowed: z3.BoolRef
+    explicit_deny: z3.BoolRef
+    error: z3.BoolRef
+    values: list[z3.BoolRef]
+    sent: list[z3.BoolRef]
+    opaque: list[tuple[z3.BoolRef, tuple[str, ...]]]
+
+    def domain(self) -> list[z3.BoolRef]:
+        return [*self.request.domain(), *self.values]
+
+
+_ARN_PARTS = {
+    Kind.USER: ("path", "name"),
+    Kind.ROLE: ("path", "name"),
+    Kind.ASSUMED_ROLE: ("path", "name"),
+    Kind.FEDERATED_USER: ("name",),
+    Kind.SERVICE: ("service",),
+}
+_SESSION_PARTS = {Kind.ASSUMED_ROLE: ("name", "session"), Kind.FEDERATED_USER: ("name",)}
+
+
+class SymbolicRequest:
+    """The variables of a request of one kind of caller, and the context keys derived from them.
+
+    The kind is fixed per encoding (a question asks once per kind): every term that depends on it
+    (the caller's ARN, ``aws:PrincipalType``...) is then a plain concatenation, which the string
+    solver handles far better than a chain of if-then-else terms. The action is an index into
+    ``actions``; which actions an Action pattern covers is decided by z3 on the (ground) names."""
+
+    def __init__(
+        self, kind: Kind, key_arn: str, key_account: str, actions: Sequence[kms_actions.ActionInfo]
+    ) -> None:
+        parts = key_arn.split(":")
+        self.partition = parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
+        self.kind = kind
+        self.key_arn = key_arn
+        self.key_account = key_account
+        self.actions = tuple(actions)
+        self.action_names = tuple("kms:" + info.name.lower() for info in self.actions)
+        self.account = z3.String("account") if kind in ACCOUNT_KINDS else _s("")
+        self._path = z3.String("path")  # "" or "a/b/" (an IAM path without its leading "/")
+        self._base = z3.String("name")
+        self._session = z3.String("session")
+        self._service = z3.String("service")
+        self._userid = z3.String("userid")
+        # The caller variables the formulas use (only those get well-formedness constraints).
+        self.used: set[str] = set()
+        self.action = z3.Int("action")
+        self.resource = _s(key_arn)
+        self.keys: dict[str, KeyVar] = {}
+        self.list_bounds: dict[str, int] = {}
+        p = self.partition
+        iam = "arn:" + p + ":iam::"
+        self.root_arn = _concat([_s(iam), self.account, _s(":root")])
+        self._session_arn: z3.SeqRef = _s("")
+        if kind is Kind.ROOT:
+            self._arn = self.root_arn
+        elif kind is Kind.USER:
+            self._arn = _concat([_s(iam), self.account, _s(":user/"), self._path, self._base])
+        elif kind in (Kind.ROLE, Kind.ASSUMED_ROLE):
+            self._arn = _concat([_s(iam), self.account, _s(":role/"), self._path, self._base])
+            if kind is Kind.ASSUMED_ROLE:
+                self._session_arn = _concat(
+                    [
+                        _s("arn:" + p + ":sts::"),
+                        self.account,
+                        _s(":assumed-role/"),
+                        self._base,
+                        _s("/"),
+                        self._session,
+                    ]
+                )
+        elif kind is Kind.FEDERATED_USER:
+            self._arn = _concat([_s("arn:" + p + ":sts::"), self.account, _s(":federated-user/"), self._base])
+            self._session_arn = self._arn
+        elif kind is Kind.SERVICE:
+            self._arn = self._service
+        else:
+            self._arn = _s("anonymous")
+
+    # -- the caller's variables, noting which the formulas use ----------------------------------
+
+    def _use(self, *names: str) -> None:
+        self.used.update(names)
+
+    @property
+    def arn(self) -> z3.SeqRef:
+        """What ``aws:PrincipalArn`` holds: a role session's role ARN, with its path."""
+        self._use(*_ARN_PARTS.get(self.kind, ()))
+        return self._arn
+
+    @property
+    def session_arn(self) -> z3.SeqRef:
+        self._use(*_SESSION_PARTS.get(self.kind, ()))
+        return self._session_arn
+
+    @property
+    def path(self) -> z3.SeqRef:
+        self._use("path")
+        return self._path
+
+    @property
+    def base(self) -> z3.SeqRef:
+        self._use("name")
+        return self._base
+
+    @property
+    def session(self) -> z3.SeqRef:
+        self._use("session")
+        return self._session
+
+    @property
+    def service(self) -> z3.SeqRef:
+        self._use("service")
+        return self._service
+
+    @property
+    def userid(self) -> z3.SeqRef:
+        self._use("userid")
+        return self._userid
+
+    # -- facts about the caller -----------------------------------------------------------------
+
+    def is_kind(self, *kinds: Kind) -> bool:
+        return self.kind in kinds
+
+    @property
+    def is_iam(self) -> bool:
+        return self.kind in IAM_KINDS
+
+    @property
+    def has_account(self) -> bool:
+        return self.kind in ACCOUNT_KINDS
+
+    def domain(self) -> list[z3.BoolRef]:
+        """Well-formed callers and actions: what ``parse_caller`` accepts and AWS can send. Only
+        the variables the formulas use are constrained; the others get well-formed values in the
+        witness (``witness_request``), and regex constraints on them only slow the solver down."""
+        kind = self.kind
+
+        def wanted(var: z3.ExprRef) -> bool:
+            return str(var) in self.used
+
+        out = [self.action >= 0, self.action < len(self.actions)]
+        if kind in ACCOUNT_KINDS:
+            # (A 12-fold Loop regex costs the solver ~100 ms; Plus and a length ~5 ms.)
+            out.extend([z3.InRe(self.account, z3.Plus(z3.Range("0", "9"))), z3.Length(self.account) == 12])
+        if kind in IAM_KINDS and wanted(self._base):
+            out.append(z3.InRe(self._base, _name_regex()))
+        if kind in (Kind.USER, Kind.ROLE, Kind.ASSUMED_ROLE) and wanted(self._path):
+            out.append(z3.InRe(self._path, z3.Star(z3.Concat(_name_regex(), z3.Re("/")))))
+        if kind is Kind.ASSUMED_ROLE and wanted(self._session):
+            out.append(z3.InRe(self._session, _name_regex()))
+        if kind is Kind.SERVICE and wanted(self._service):
+            label = z3.Plus(z3.Union(z3.Range("a", "z"), z3.Range("0", "9"), z3.Re("-")))
+            out.append(z3.InRe(self._service, z3.Concat(label, z3.Re(".amazonaws.com"))))
+        return out
+
+    def action_is(self, predicate: Any) -> z3.BoolRef:
+        return self.action_in(i for i, info in enumerate(self.actions) if predicate(info))
+
+    def action_in(self, indices: Iterable[int]) -> z3.BoolRef:
+        return _action_in(len(self.actions), frozenset(indices))
+
+    def action_index(self, action: str) -> int:
+        return self.action_names.index(action.lower())
+
+    # -- context keys -----------------------------------------------------------------------------
+
+    def key(self, name: str) -> KeyVar:
+        """The (lower-cased) context key; derived from the caller as ``conditions._build_caller_
+        context`` does (each rule there cites the IAM User Guide, "AWS global condition context
+        keys"), else a free variable."""
+        name = name.lower()
+        found = self.keys.get(name)
+        if found is not None:
+            return found
+        kind = self.kind
+        anonymous = kind is Kind.ANONYMOUS
+        service = kind is Kind.SERVICE
+        derived: tuple[bool, z3.SeqRef] | None = None
+        if name == "aws:principalarn":
+            derived = (not (service or anonymous), self.arn)
+        elif name == "aws:principalaccount":
+            derived = (self.has_account or anonymous, _s("anonymous") if anonymous else self.account)
+        elif name == "kms:calleraccount":
+            derived = (self.has_account, self.account)
+        elif name == "aws:principaltype":
+            text = {
+                Kind.ROOT: "Account",
+                Kind.USER: "User",
+                Kind.FEDERATED_USER: "FederatedUser",
+                Kind.ANONYMOUS: "Anonymous",
+            }.get(kind, "AssumedRole")
+            derived = (not service, _s(text))
+        elif name == "aws:username":
+            derived = (kind is Kind.USER, self.base)
+        elif name == "aws:userid":
+            if kind is Kind.ROOT:
+                userid: z3.SeqRef = self.account
+            elif anonymous:
+                userid = _s("anonymous")
+            elif kind is Kind.FEDERATED_USER:
+                userid = _concat([self.account, _s(":"), self.base])
+            else:
+                userid = self.userid
+            derived = (not service, userid)
+        elif name == "aws:principalisawsservice":
+            derived = (not anonymous, _s("true" if service else "false"))
+        elif name == "aws:principalservicename":
+            derived = (service, self.service)
+        elif name == "aws:resourceaccount":
+            derived = (bool(self.key_account), _s(self.key_account))
+        if derived is not None:
+            var = KeyVar(name, "str", _bool(derived[0]), value=derived[1], derived=True)
+        else:
+            var = self._free_key(name)
+        self.keys[name] = var
+        return var
+
+    def _free_key(self, name: str) -> KeyVar:
+        model = _key_model(name)
+        present = z3.Bool(f"has[{name}]")
+        if model == "list":
+            bound = self.list_bounds.get(name, 2)
+            items = tuple(z3.String(f"{name}[{i}]") for i in range(bound))
+            return KeyVar(name, "list", present, items=items, length=z3.Int(f"len[{name}]"))
+        if model == "num":
+            return KeyVar(
+                name, "num", present, number=z3.Real(f"num[{name}]"), is_number=z3.Bool(f"isnum[{name}]")
+            )
+        if model == "ip":
+            return KeyVar(
+                name, "ip", present, address=z3.BitVec(f"ip[{name}]", 32), is_v4=z3.Bool(f"isv4[{name}]")
+            )
+        return KeyVar(name, "str", present, value=z3.String(f"val[{name}]"))
+
+    def key_constraints(self) -> list[z3.BoolRef]:
+        """Well-formed values of the free keys (list lengths, numbers on the 1/SCALE grid)."""
+        out: list[z3.BoolRef] = []
+        for var in self.keys.values():
+            if var.derived:
+                continue
+            if var.model == "list":
+                assert var.length is not None
+                out.extend([var.length >= 0, var.length <= len(var.items)])
+            elif var.model == "num":
+                assert var.number is not None
+                out.append(z3.IsInt(var.number * SCALE))
+        return out
+
+    def sent_keys(self) -> list[z3.BoolRef]:
+        """A free key is present only when the action can send it (``ActionInfo.sends``, from the
+        Service Authorization Reference); the organisation and tag keys only for callers that have
+        them (``caller_context``: not for anonymous callers nor service principals)."""
+        out: list[z3.BoolRef] = []
+        for name, var in self.keys.items():
+            if var.derived:
+                continue
+            out.append(z3.Implies(var.present, self.action_is(lambda info, n=name: info.sends(n))))
+            if name in ("aws:principalorgid", "aws:principalorgpaths") or name.startswith(
+                "aws:principaltag/"
+            ):
+                if self.kind in (Kind.SERVICE, Kind.ANONYMOUS):
+                    out.append(z3.Not(var.present))
+        return out
+
+
+# -- the encoder ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Counter:
+    opaque: list[tuple[z3.BoolRef, tuple[str, ...]]] = field(default_factory=list)
+
+    def atom(self, depends: Sequence[str], what: str) -> z3.BoolRef:
+        atom = z3.Bool(f"opaque#{len(self.opaque)}:{what}")
+        self.opaque.append((atom, tuple(depends) or (what,)))
+        return atom
+
+
+class _PolicyEncoder:
+    """One policy's statements as formulas (``evaluate._evaluate_policy``)."""
+
+    def __init__(self, req: SymbolicRequest, opaque: _Counter, policy: Policy, source: str) -> None:
+        self.req = req
+        self.opaque = opaque
+        self.policy = policy
+        self.source = source
+        # IAM User Guide, "Variables and tags": variables only with Version 2012-10-17
+        # (``evaluate._compiled``: any version but 2008-10-17 and a missing one).
+        self.variables = policy.version != "2008-10-17" and policy.version is not None
+
+    # -- Action / Resource elements (evaluate._Pattern, _match_element_uncached) -------------------
+
+    def element(self, values: Any, negated: bool, subject: z3.SeqRef, *, is_action: bool) -> z3.BoolRef:
+        if isinstance(values, Unknown):
+            return self.opaque.atom(_refs(values), f"{self.source} element")
+        hits: list[z3.BoolRef] = []
+        for value in values or ():
+            hits.append(self.pattern(value, subject, is_action=is_action))
+        hit = _or(hits)
+        return z3.Not(hit) if negated else hit
+
+    def pattern(self, value: Any, subject: Any, *, is_action: bool) -> z3.BoolRef:
+        if is_action:
+            return self.action_pattern(value)
+        if isinstance(value, str):
+            if value == "*":
+                return TRUE
+            if self.variables and "${" in value:
+                return self.opaque.atom((f"policy variable in {value}",), "resource variable")
+            if "*" in value or "?" in value:
+                return self.arn_like(_cond._tokenize(value, True, False), subject)
+            return subject == _s(value)
+        could: z3.BoolRef = TRUE
+        if isinstance(value, Template):
+            could = z3.InRe(subject, _wild_regex(_template_tokens(value, lower=False)))
+        return _and([could, self.opaque.atom(_refs(value), "symbolic element")])
+
+    def action_pattern(self, value: Any) -> z3.BoolRef:
+        """Action names are case-insensitive: actions and patterns are lower-cased; which actions a
+        pattern covers, z3 decides on the ground names (``_covered``)."""
+        names = self.req.action_names
+        if isinstance(value, str):
+            if value == "*":
+                return TRUE
+            text = value.lower()
+            if "*" in text or "?" in text:
+                return self.req.action_in(_covered(names, tuple(_cond._tokenize(text, True, False))))
+            return self.req.action_in(i for i, name in enumerate(names) if name == text)
+        could: z3.BoolRef = TRUE
+        if isinstance(value, Template):
+            could = self.req.action_in(_covered(names, _template_tokens(value, lower=True)))
+        return _and([could, self.opaque.atom(_refs(value), "symbolic action")])
+
+    def arn_like(self, tokens: Sequence[Any], subject: z3.SeqRef) -> z3.BoolRef:
+        """``conditions._arn_match``: six colon-separated components, each matched on its own (a
+        wildcard never crosses a colon in the first five; the sixth keeps its colons)."""
+        segments: list[list[Any]] = [[]]
+        for token in tokens:
+            if isinstance(token, str) and len(segments) < 6 and ":" in token:
+                pieces = token.split(":", 6 - len(segments))
+                segments[-1].append(pieces[0])
+                for piece in pieces[1:]:
+                    segments.append([piece] if piece else [])
+            else:
+                segments[-1].append(token)
+        if len(segments) != 6:
+            return FALSE
+        parts: list[z3.ReRef] = []
+        for index, segment in enumerate(segments):
+            if index:
+                parts.append(z3.Re(":"))
+            if index < 5:
+                parts.append(_wild_regex(segment, z3.Star(NOT_COLON), NOT_COLON))
+            else:
+                parts.append(_wild_regex(segment))
+        return z3.InRe(subject, _re_concat(parts))
+
+    # -- principals (principals.match_principal, not_principal_excludes) ---------------------------
+
+    def principal(self, principal: Principal) -> dict[Match, z3.BoolRef]:
+        """Per way of naming the caller, when this Principal entry names it that way."""
+        req = self.req
+        kind = req.kind
+        value = principal.value
+        if not isinstance(value, str):
+            # A symbolic principal may name the caller in any way (``match_principal`` says "maybe"
+            # unless a template's literal parts rule the caller out; that refinement is left to the
+            # simulator, which re-checks every witness: a regex over the caller's ARNs here costs the
+            # solver seconds).
+            if kind is Kind.ANONYMOUS:
+                return {}
+            return {m: self.opaque.atom(_refs(value), f"principal {m.name}") for m in Match}
+        if principal.type is PrincipalType.AWS:
+            if value == "*":
+                return {Match.WILDCARD: TRUE}
+            if kind in (Kind.SERVICE, Kind.ANONYMOUS):
+                return {}
+            if value.endswith(":root"):
+                parts = value.split(":")
+                if len(parts) == 6 and parts[2] == "iam" and parts[1] == req.partition:
+                    return {Match.ACCOUNT: req.account == _s(parts[4])}
+                return {}
+            if kind is Kind.ASSUMED_ROLE:
+                role: z3.BoolRef = FALSE
+                if ":role/" in value:
+                    # Role names are unique in an account whatever their path
+                    # (principals.match_principal).
+                    role = self.same_role(value)
+                return {Match.DIRECT: req.session_arn == _s(value), Match.ROLE: role}
+            if kind is Kind.ROLE:
+                return {Match.ROLE: req.arn == _s(value)}
+            return {Match.DIRECT: req.arn == _s(value)}
+        if principal.type is PrincipalType.SERVICE and kind is Kind.SERVICE:
+            return {Match.DIRECT: TRUE if value == "*" else req.service == _s(value)}
+        return {}
+
+    def same_role(self, value: str) -> z3.BoolRef:
+        """A role ARN names the caller's role, paths aside (``principals._role_without_path``)."""
+        req = self.req
+        head, _, tail = value.partition(":role/")
+        return _and(
+            [
+                _concat([_s("arn:" + req.partition + ":iam::"), req.account]) == _s(head),
+                req.base == _s(tail.rsplit("/", 1)[-1]),
+            ]
+        )
+
+    def identities(self) -> list[z3.SeqRef]:
+        """``principals.caller_identities`` as terms (an anonymous caller has none)."""
+        req = self.req
+        kind = req.kind
+        if kind is Kind.ANONYMOUS:
+            return []
+        if kind is Kind.SERVICE:
+            return [req.service]
+        if kind is Kind.ROOT:
+            return [req.root_arn]
+        if kind is Kind.ASSUMED_ROLE:
+            return [req.session_arn, req.arn, req.root_arn]
+        return [req.arn, req.root_arn]
+
+    def not_principal_excludes(self, principals: Sequence[Principal]) -> z3.BoolRef:
+        """IAM User Guide, "AWS JSON policy elements: NotPrincipal": a caller is excluded only when
+        every identity it has is listed (``principals.not_principal_excludes``)."""
+        req = self.req
+        if any(p.is_wildcard for p in principals):
+            return TRUE
+        if req.kind is Kind.ANONYMOUS:
+            return FALSE
+        listed = [p.value for p in principals if isinstance(p.value, str)]
+        symbolic = [p.value for p in principals if not isinstance(p.value, str)]
+
+        def is_listed(term: z3.SeqRef) -> z3.BoolRef:
+            return _or([term == _s(v) for v in listed])
+
+        needed = [is_listed(term) for term in self.identities()]
+        if req.kind is Kind.ASSUMED_ROLE:
+            role_listed = _or([self.same_role(v) for v in listed if ":role/" in v])
+            needed[1] = _or([needed[1], role_listed])
+        excluded = _and(needed)
+        if symbolic:
+            refs = tuple(r for v in symbolic for r in _refs(v))
+            return _or([excluded, self.opaque.atom(refs, "NotPrincipal")])
+        return excluded
+
+    def statement_principal(self, stmt: Statement) -> dict[Match, z3.BoolRef]:
+        """``evaluate._principal_match``: the ways the statement names the caller."""
+        if stmt.principals is not None:
+            if isinstance(stmt.principals, Unknown):
+                return {m: self.opaque.atom(_refs(stmt.principals), f"principal {m.name}") for m in Match}
+            ways: dict[Match, list[z3.BoolRef]] = {}
+            for principal in stmt.principals:
+                for way, formula in self.principal(principal).items():
+                    ways.setdefault(way, []).append(formula)
+            return {way: _or(formulas) for way, formulas in ways.items()}
+        if stmt.not_principals is not None:
+            if isinstance(stmt.not_principals, Unknown):
+                return {Match.WILDCARD: self.opaque.atom(_refs(stmt.not_principals), "NotPrincipal")}
+            return {Match.WILDCARD: z3.Not(self.not_principal_excludes(stmt.not_principals))}
+        return {}
+
+    # -- conditions (conditions._Clause) -------------------------------------------------------------
+
+    def conditions(self, conditions: Any) -> z3.BoolRef:
+        if isinstance(conditions, Unknown):
+            return self.opaque.atom(_refs(conditions), "Condition block")
+        return _and([self.clause(c) for c in conditions])
+
+    def clause(self, condition: Condition) -> z3.BoolRef:
+        op = _cond._parse_operator(str(condition.operator))
+        label = f"{condition.operator} {condition.key}"
+        if op is None:
+            return FALSE  # an unknown operator matches nothing (the builder reports it)
+        if not isinstance(condition.key, str):
+            return self.opaque.atom(_refs(condition.key), label)
+        var = self.req.key(condition.key)
+        values = condition.values
+        if op.family == "Null":
+            if isinstance(values, Unknown):
+                return self.opaque.atom(_refs(values), label)
+            expects: list[bool] = []
+            symbolic: list[str] = []
+            for raw in values:
+                if isinstance(raw, (Unknown, ResourceRef, Template)):
+                    symbolic.extend(_refs(raw))
+                    continue
+                text = _cond._bool_text(_cond._policy_text(raw))
+                if text is not None:
+                    expects.append(text == "true")
+            is_null = self.is_null(var)
+            result = _or([is_null if expect else z3.Not(is_null) for expect in dict.fromkeys(expects)])
+            if symbolic:
+                result = _or([result, self.opaque.atom(symbolic, label)])
+            return result
+        missing = self.missing(op)
+        if isinstance(values, Unknown):
+            present = self.opaque.atom(_refs(values), label)
+        elif op.qualifier is not None:
+            present = self.set_clause(op, var, values, label)
+        elif var.model == "list":
+            assert var.length is not None
+            # A multivalued key needs a set operator; with no values it is missing
+            # (conditions._Clause.evaluate).
+            present = z3.If(var.length == 0, missing, FALSE)
+        else:
+            present = self.holds(op, var, self.single(var), values, label)
+        return z3.If(var.present, present, missing)
+
+    @staticmethod
+    def missing(op: Any) -> z3.BoolRef:
+        """``conditions._Clause._missing``: IfExists, ForAllValues and negated operators hold."""
+        if op.if_exists or op.qualifier == "ForAllValues":
+            return TRUE
+        if op.qualifier == "ForAnyValue":
+            return FALSE
+        return _bool(bool(op.negated))
+
+    @staticmethod
+    def is_null(var: KeyVar) -> z3.BoolRef:
+        """Absent, an empty string or an empty list (``conditions._Clause._null``)."""
+        if var.model == "list":
+            assert var.length is not None
+            return _or([z3.Not(var.present), var.length == 0])
+        if var.model == "str":
+            assert var.value is not None
+            return _or([z3.Not(var.present), var.value == _s("")])
+        return z3.Not(var.present)
+
+    @staticmethod
+    def single(var: KeyVar) -> Any:
+        return var.value if var.model == "str" else var
+
+    def set_clause(self, op: Any, var: KeyVar, values: Sequence[Any], label: str) -> z3.BoolRef:
+        """``conditions._Clause._set``: a single-valued key is a set of one value (none for "")."""
+        members: list[tuple[z3.BoolRef, Any]]
+        if var.model == "list":
+            assert var.length is not None
+            members = [(var.length > i, item) for i, item in enumerate(var.items)]
+        elif var.model == "str":
+            assert var.value is not None
+            members = [(var.value != _s(""), var.value)]
+        else:
+            members = [(TRUE, var)]
+        checks = [(member, self.holds(op, var, item, values, label)) for member, item in members]
+        if op.qualifier == "ForAllValues":
+            return _and([z3.Implies(member, check) for member, check in checks])
+        return _or([_and([member, check]) for member, check in checks])
+
+    def holds(self, op: Any, var: KeyVar, item: Any, values: Sequence[Any], label: str) -> z3.BoolRef:
+        """``_Clause.holds``: the value matches one policy value; negated operators match none."""
+        matches = [self.match_value(op, var, item, raw, label) for raw in values]
+        hit = _or(matches)
+        return z3.Not(hit) if op.negated else hit
+
+    def match_value(self, op: Any, var: KeyVar, item: Any, raw: Any, label: str) -> z3.BoolRef:
+        family = op.family
+        if isinstance(raw, (Unknown, ResourceRef)):
+            return self.opaque.atom(_refs(raw), label)
+        if isinstance(raw, Template):
+            # A value built from literal and symbolic parts may match or not; which instantiations
+            # can match (``conditions._compile_template``) is left to the simulator's re-check of
+            # the witness: as a regex with several ".*" it costs the string solver seconds.
+            return self.opaque.atom(_refs(raw), label)
+        text = _cond._policy_text(raw)
+        use_vars = self.variables and family in ("String", "Arn", "Bool")
+        if family in ("String", "Arn", "Bool"):
+            if not isinstance(item, z3.SeqRef):
+                return self.opaque.atom((f"{label} on a {var.model} key",), label)
+            if family == "String":
+                return self.match_string(op, item, text, use_vars, label)
+            tokens = _cond._tokenize(text, family == "Arn", use_vars)
+            if any(isinstance(t, _cond._Var) for t in tokens):
+                return self.opaque.atom((f"policy variable in {label}",), label)
+            if family == "Arn":
+                return self.arn_like(tokens, item)
+            expected = _cond._bool_text(text)
+            return z3.InRe(item, _ci_regex(expected)) if expected is not None else FALSE
+        if family in ("Numeric", "Date"):
+            if var.model != "num" or not isinstance(item, KeyVar):
+                return self.opaque.atom((f"{label} on a {var.model} key",), label)
+            if family == "Numeric":
+                number = _cond._number(text)
+                bound = None if number is None else z3.RealVal(format(number, "f"))
+            else:
+                moment = _cond._instant(text)
+                bound = None if moment is None else z3.RealVal(_fraction_text(Fraction(moment)))
+            if bound is None:
+                return FALSE
+            assert item.number is not None and item.is_number is not None
+            return _and([item.is_number, _compare(op.base, item.number, bound)])
+        if family == "Ip":
+            if var.model != "ip" or not isinstance(item, KeyVar):
+                return self.opaque.atom((f"{label} on a {var.model} key",), label)
+            network = _cond._network(text)
+            if network is None:
+                return FALSE
+            assert item.address is not None and item.is_v4 is not None
+            if network.version != 4:
+                return _and([z3.Not(item.is_v4), self.opaque.atom((f"{label} (IPv6)",), label)])
+            mask = int(network.netmask)
+            return _and([item.is_v4, (item.address & mask) == int(network.network_address)])
+        return self.opaque.atom((f"{label} ({family})",), label)
+
+    def match_string(self, op: Any, item: z3.SeqRef, text: str, use_vars: bool, label: str) -> z3.BoolRef:
+        """String operators; policy variables take the request's value of their key, or their
+        default, else the value matches nothing (``conditions._resolve``)."""
+        wild = op.base == "StringLike"
+        ignore_case = op.base == "StringEqualsIgnoreCase"
+        tokens = _cond._tokenize(text, wild, use_vars)
+        has_vars = any(isinstance(t, _cond._Var) for t in tokens)
+        if not has_vars:
+            literal = all(isinstance(t, str) for t in tokens)
+            if ignore_case:
+                return z3.InRe(item, _ci_regex("".join(str(t) for t in tokens)))
+            if literal:
+                return item == _s("".join(str(t) for t in tokens))
+            return z3.InRe(item, _wild_regex(tokens))
+        if ignore_case:
+            return self.opaque.atom((f"policy variable in {label}",), label)
+        cases: list[tuple[list[z3.BoolRef], list[Any]]] = [([], [])]
+        for token in tokens:
+            if not isinstance(token, _cond._Var):
+                for _, parts in cases:
+                    parts.append(token)
+                continue
+            var = self.req.key(token.name)
+            if var.model != "str":
+                return self.opaque.atom((f"policy variable ${{{token.name}}} in {label}",), label)
+            assert var.value is not None
+            expanded: list[tuple[list[z3.BoolRef], list[Any]]] = []
+            for conds, parts in cases:
+                expanded.append(([*conds, var.present], [*parts, var.value]))
+                if token.default is not None:
+                    expanded.append(([*conds, z3.Not(var.present)], [*parts, token.default]))
+            cases = expanded
+        out = []
+        for conds, parts in cases:
+            if any(p is _cond.STAR or p is _cond.QMARK for p in parts):
+                matched = z3.InRe(item, _wild_regex(parts))
+            else:
+                matched = item == _concat([p if isinstance(p, z3.SeqRef) else _s(str(p)) for p in parts])
+            out.append(_and([*conds, matched]))
+        return _or(out)
+
+    # -- statements and the policy --------------------------------------------------------------------
+
+    def statements(self, with_principal: bool) -> tuple[z3.BoolRef, z3.BoolRef, dict[Match, z3.BoolRef]]:
+        """(explicit deny, allow, allow per way of naming the caller)."""
+        req = self.req
+        denies: list[z3.BoolRef] = []
+        allows: list[z3.BoolRef] = []
+        by_way: dict[Match, list[z3.BoolRef]] = {}
+        for stmt in self.policy.statements:
+            if stmt.actions is not None:
+                action = self.element(stmt.actions, False, req.action, is_action=True)
+            elif stmt.not_actions is not None:
+                action = self.element(stmt.not_actions, True, req.action, is_action=True)
+            else:
+                continue  # no Action nor NotAction: the statement covers no action
+            if stmt.resources is not None:
+                resource = self.element(stmt.resources, False, req.resource, is_action=False)
+            elif stmt.not_resources is not None:
+                resource = self.element(stmt.not_resources, True, req.resource, is_action=False)
+            else:
+                resource = TRUE
+            ways = self.statement_principal(stmt) if with_principal else {}
+            if with_principal and not ways:
+                continue
+            conditions = self.conditions(stmt.conditions) if stmt.conditions else TRUE
+            matched = _and([action, resource, conditions])
+            if with_principal:
+                matched = _and([matched, _or(ways.values())])
+            if matched is FALSE:
+                continue
+            if isinstance(stmt.effect, str):
+                if stmt.effect not in ("Allow", "Deny"):
+                    continue
+                is_deny = _bool(stmt.effect == "Deny")
+            else:
+                is_deny = self.opaque.atom(_refs(stmt.effect), "Effect")
+            denies.append(_and([matched, is_deny]))
+            allows.append(_and([matched, z3.Not(is_deny)]))
+            for way, formula in ways.items():
+                by_way.setdefault(way, []).append(
+                    _and([action, resource, conditions, formula, z3.Not(is_deny)])
+                )
+        deny, allow = _or(denies), _or(allows)
+        ways_out = {way: _or(by_way.get(way, [])) for way in Match}
+        if self.policy.unresolved:
+            refs = tuple(u.ref for u in self.policy.unresolved)
+            deny = _or([deny, self.opaque.atom(refs, "unresolved statements (deny)")])
+            extra = self.opaque.atom(refs, "unresolved statements (allow)")
+            allow = _or([allow, extra])
+            ways_out = {
+                way: _or([f, self.opaque.atom(refs, f"unresolved statements ({way.name})")])
+                for way, f in ways_out.items()
+            }
+        return deny, allow, ways_out
+
+
+def _template_tokens(value: Template, *, lower: bool) -> tuple[Any, ...]:
+    """A symbolic element as wildcard tokens: each symbolic part may stand for any text."""
+    tokens: list[Any] = []
+    for part in value.parts:
+        if isinstance(part, str):
+            tokens.extend(_cond._tokenize(part.lower() if lower else part, True, False))
+        else:
+            tokens.append(_cond.STAR)
+    return tuple(tokens)
+
+
+_COVERED: dict[tuple[tuple[str, ...], tuple[Any, ...]], tuple[int, ...]] = {}
+
+
+def _covered(names: tuple[str, ...], tokens: tuple[Any, ...]) -> tuple[int, ...]:
+    """The indices of the (ground) names a wildcard pattern matches, decided by z3's regex
+    membership on each ground name; remembered, as policies repeat the same few patterns."""
+    key = (names, tuple(str(t) for t in tokens))
+    found = _COVERED.get(key)
+    if found is None:
+        regex = _wild_regex(tokens)
+        found = tuple(i for i, name in enumerate(names) if z3.is_true(z3.simplify(z3.InRe(_s(name), regex))))
+        if len(_COVERED) > 4096:
+            _COVERED.clear()
+        _COVERED[key] = found
+    return found
+
+
+def _compare(base: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
+    name = base.replace("Numeric", "").replace("Date", "")
+    return {
+        "Equals": a == b,
+        "LessThan": a < b,
+        "LessThanEquals": a <= b,
+        "GreaterThan": a > b,
+        "GreaterThanEquals": a >= b,
+    }[name]
+
+
+def _fraction_text(value: Fraction) -> str:
+    return f"{value.numerator}/{value.denominator}" if value.denominator != 1 else str(value.numerator)
+
+
+# -- the decision -----------------------------------------------------------------------------------
+
+
+def key_actions() -> tuple[kms_actions.ActionInfo, ...]:
+    """The actions authorized on a key by its key policy: not those on no key (CreateKey...), nor
+    RetireGrant, which the grant decides (``evaluate._decide_retire``)."""
+    return tuple(
+        info for info in kms_actions.all_actions() if info.resource_types and info.name != "RetireGrant"
+    )
+
+
+def _list_bounds(policies: Iterable[Policy]) -> dict[str, int]:
+    """How many values a multivalued key needs: one per clause over it, plus one. A set of values
+    that satisfies the clauses keeps doing so when cut down to one witness value per clause (and
+    one value, so that a non-empty set stays non-empty)."""
+    counts: dict[str, int] = {}
+    for policy in policies:
+        for stmt in policy.statements:
+            if isinstance(stmt.conditions, Unknown):
+                continue
+            for condition in stmt.conditions:
+                if isinstance(condition.key, str):
+                    name = condition.key.lower()
+                    counts[name] = counts.get(name, 0) + 1
+    return {name: count + 1 for name, count in counts.items()}
+
+
+def encode(
+    key_policy: Policy,
+    key_arn: str,
+    key_account: str,
+    kind: Kind,
+    *,
+    identity_policies: Sequence[Policy] | None = None,
+    actions: Sequence[kms_actions.ActionInfo] | None = None,
+    list_bounds: dict[str, int] | None = None,
+) -> Encoding:
+    """The decision of ``evaluate.decide`` for one key with no grants, SCPs, RCPs, boundary or
+    session policy, over a symbolic request of a caller of ``kind`` on the key.
+
+    ``identity_policies``: the caller's identity policies; None when they are not known (an
+    external caller's own account controls them), which makes "an identity policy allows" free."""
+    req = SymbolicRequest(kind, key_arn, key_account, actions if actions is not None else key_actions())
+    policies = (key_policy, *(identity_policies or ()))
+    req.list_bounds.update(_list_bounds(policies))
+    for name, bound in (list_bounds or {}).items():
+        req.list_bounds[name.lower()] = max(bound, req.list_bounds.get(name.lower(), 1))
+    opaque = _Counter()
+    kp_deny, _, ways = _PolicyEncoder(req, opaque, key_policy, "key policy").statements(True)
+    id_deny: z3.BoolRef = FALSE
+    identity: z3.BoolRef = FALSE
+    if kind in IAM_KINDS:
+        # evaluate._decide: identity policies count for IAM principals only.
+        if identity_policies is None:
+            identity = z3.Bool(IDENTITY_ALLOWS)
+        else:
+            denies, allows = [], []
+            for number, policy in enumerate(identity_policies, 1):
+                encoder = _PolicyEncoder(req, opaque, policy, f"identity policy #{number}")
+                d, a, _ = encoder.statements(False)
+                denies.append(d)
+                allows.append(a)
+            id_deny, identity = _or(denies), _or(allows)
+    deny = _or([kp_deny, id_deny])
+    other_account = _and([req.has_account, req.account != _s(key_account)])
+    # KMS API Reference, "Cross-account use: No": the allows are not effective (evaluate._decide).
+    blocked = _and([other_account, z3.Not(req.action_is(lambda info: info.cross_account))])
+    # KMS accepts no unsigned request (MissingAuthenticationToken); a key id naming another
+    # account's key is not found (the resource here is always the key's ARN).
+    error = _or([kind is Kind.ANONYMOUS, _and([other_account, not key_arn.startswith("arn:")])])
+    direct, role, wild, account = (
+        ways[Match.DIRECT],
+        ways[Match.ROLE],
+        ways[Match.WILDCARD],
+        ways[Match.ACCOUNT],
+    )
+    kp_any = _or([direct, role, wild, account])
+    # evaluate._combine without grants, SCPs, RCPs, boundaries and session policies.
+    if kind is Kind.SERVICE:
+        granted = _or([direct, wild])
+    elif kind is Kind.ANONYMOUS:
+        granted = wild
+    elif kind is Kind.ROOT:
+        granted = kp_any
+    else:
+        granted = z3.If(
+            other_account, _and([kp_any, identity]), _or([direct, role, wild, _and([account, identity])])
+        )
+    allowed = _and([z3.Not(error), z3.Not(deny), z3.Not(blocked), granted])
+    explicit_deny = _and([z3.Not(error), deny])
+    return Encoding(req, allowed, explicit_deny, error, req.key_constraints(), req.sent_keys(), opaque.opaque)
+
+
+# -- concrete requests and witnesses ------------------------------------------------------------
+
+
+def _split_name(rest: str) -> tuple[str, str]:
+    """``path/to/name`` -> ("path/to/", "name")."""
+    if "/" in rest:
+        head, _, base = rest.rpartition("/")
+        return head + "/", base
+    return "", rest
+
+
+def fix_request(req: SymbolicRequest, request: Request) -> list[z3.BoolRef]:
+    """Constraints that make the symbolic request ``request`` (for consistency tests): the caller,
+    the action, and every free context key the policies mention -- present with the request's
+    value, else absent. The request's own keys win over the caller's, as in
+    ``conditions.request_context``."""
+    caller = request.caller
+    kind = Kind[caller.kind.name]
+    if kind is not req.kind:
+        raise ValueError(f"a {kind.name} caller for an encoding of {req.kind.name} callers")
+    out = [req.action == req.action_index(request.action)]
+    if kind in ACCOUNT_KINDS:
+        out.append(req.account == _s(caller.account or ""))
+    if kind in (Kind.USER, Kind.ROLE, Kind.ASSUMED_ROLE):
+        rest = caller.arn.split(":", 5)[5].split("/", 1)[1]
+        path, base = _split_name(rest)
+        out.extend([req.path == _s(path), req.base == _s(base)])
+    if kind is Kind.ASSUMED_ROLE:
+        out.append(req.session == _s((caller.session_arn or "").rsplit("/", 1)[-1]))
+    if kind is Kind.FEDERATED_USER:
+        out.append(req.base == _s(caller.arn.rsplit("/", 1)[-1]))
+    if kind is Kind.SERVICE:
+        out.append(req.service == _s(caller.service or caller.arn))
+    if caller.userid is not None:
+        out.append(req.userid == _s(caller.userid))
+    context: dict[str, ContextValue] = {}
+    if caller.org_id and kind not in (Kind.SERVICE, Kind.ANONYMOUS):
+        context["aws:principalorgid"] = caller.org_id
+    if caller.org_paths and kind not in (Kind.SERVICE, Kind.ANONYMOUS):
+        context["aws:principalorgpaths"] = tuple(caller.org_paths)
+    if kind not in (Kind.SERVICE, Kind.ANONYMOUS):
+        for tag, tag_value in caller.tags.items():
+            context["aws:principaltag/" + tag.lower()] = tag_value
+    for name, given in request.context.items():
+        context[name.lower()] = given
+    for name, var in req.keys.items():
+        if var.derived:
+            continue
+        found = context.get(name)
+        if found is None:
+            out.append(z3.Not(var.present))
+            continue
+        out.append(var.present)
+        out.extend(_fix_value(var, found))
+    return out
+
+
+def _fix_value(var: KeyVar, value: ContextValue) -> list[z3.BoolRef]:
+    if var.model == "list":
+        assert var.length is not None
+        items = (value,) if isinstance(value, str) else tuple(value)
+        if len(items) > len(var.items):
+            raise ValueError(f"{var.name}: {len(items)} values, the model holds {len(var.items)}")
+        return [var.length == len(items), *(var.items[i] == _s(v) for i, v in enumerate(items))]
+    if not isinstance(value, str):
+        raise ValueError(f"{var.name}: a list for a single-valued key")
+    if var.model == "str":
+        assert var.value is not None
+        return [var.value == _s(value)]
+    if var.model == "num":
+        assert var.is_number is not None and var.number is not None
+        number = _cond._number(value)
+        moment = _cond._instant(value)
+        parsed = number if number is not None else moment
+        if parsed is None:
+            return [z3.Not(var.is_number)]
+        return [var.is_number, var.number == z3.RealVal(_fraction_text(Fraction(parsed)))]
+    assert var.is_v4 is not None and var.address is not None
+    network = _cond._network(value)
+    if network is None or network.version != 4 or network.num_addresses != 1:
+        return [z3.Not(var.is_v4)]
+    return [var.is_v4, var.address == int(network.network_address)]
+
+
+def witness_request(req: SymbolicRequest, model: z3.ModelRef) -> tuple[Request, dict[str, Any]]:
+    """The concrete request a model describes, and its CASE-format ``request`` object (what
+    ``kmsguard simulate --case`` reads)."""
+    from kmsguard.authz.principals import parse_caller
+
+    used = set(req.used)  # before the terms below mark more variables as used
+    defaults = {"name": "witness", "session": "session", "service": "example.amazonaws.com", "path": ""}
+
+    def text(term: z3.ExprRef) -> str:
+        # Variables the formulas do not use get well-formed stand-ins (they change nothing).
+        missing = [(z3.String(name), _s(value)) for name, value in defaults.items() if name not in used]
+        term = z3.substitute(term, *missing) if missing else term
+        return _text(model.eval(term, model_completion=True))
+
+    kind = req.kind
+    action_lc = req.action_names[model.eval(req.action, model_completion=True).as_long()]
+    info = kms_actions.action_info(action_lc)
+    action = info.iam_action if info is not None else action_lc
+    attributes: dict[str, Any] = {}
+    role_arn = None
+    if kind is Kind.SERVICE:
+        principal = text(req.service)
+    elif kind is Kind.ANONYMOUS:
+        principal = "anonymous"
+    elif kind is Kind.ASSUMED_ROLE:
+        principal = text(req.session_arn)
+        role_arn = text(req.arn)
+    else:
+        principal = text(req.arn)
+    if kind in (Kind.USER, Kind.ROLE, Kind.ASSUMED_ROLE) and "aws:userid" in req.keys:
+        attributes["userid"] = text(req.userid)
+    context: dict[str, ContextValue] = {}
+    for name, var in sorted(req.keys.items()):
+        if var.derived or not z3.is_true(model.eval(var.present, model_completion=True)):
+            continue
+        context[name] = _render(var, model)
+    case: dict[str, Any] = {
+        "action": action,
+        "principal": principal,
+        "resource": req.key_arn,
+        "resource_account": req.key_account,
+        "context": {k: list(v) if isinstance(v, tuple) else v for k, v in context.items()},
+    }
+    if role_arn is not None:
+        case["role_arn"] = role_arn
+        attributes["role_arn"] = role_arn
+    if "userid" in attributes:
+        case["userid"] = attributes["userid"]
+    caller: Caller = parse_caller(principal, **attributes)
+    request = Request(
+        action=action, caller=caller, resource=req.key_arn, resource_account=req.key_account, context=context
+    )
+    return request, case
+
+
+def _render(var: KeyVar, model: z3.ModelRef) -> ContextValue:
+    def ev(term: z3.ExprRef) -> z3.ExprRef:
+        return model.eval(term, model_completion=True)
+
+    if var.model == "list":
+        assert var.length is not None
+        count = ev(var.length).as_long()
+        return tuple(_text(ev(item)) for item in var.items[:count])
+    if var.model == "str":
+        assert var.value is not None
+        return _text(ev(var.value))
+    if var.model == "num":
+        assert var.is_number is not None and var.number is not None
+        if not z3.is_true(ev(var.is_number)):
+            return "not-a-number"
+        value = ev(var.number).as_fraction()
+        return _decimal_text(Fraction(value.numerator, value.denominator))
+    assert var.is_v4 is not None and var.address is not None
+    if not z3.is_true(ev(var.is_v4)):
+        return "not-an-ip-address"
+    number = ev(var.address).as_long()
+    return ".".join(str((number >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+
+
+def _decimal_text(value: Fraction) -> str:
+    """A fraction whose denominator divides SCALE, as a finite decimal."""
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    whole, rest = divmod(value.numerator, value.denominator)
+    if rest == 0:
+        return f"{sign}{whole}"
+    digits = rest * SCALE // value.denominator
+    return f"{sign}{whole}.{str(digits).rjust(6, '0').rstrip('0')}"
