@@ -94,12 +94,12 @@ def _prove(args: argparse.Namespace) -> ProofResult:
     if args.org_id and not args.org_id.startswith("o-"):
         raise ProveError(f"--org-id {args.org_id!r} must look like o-exampleorgid")
     try:
-        inventory = simulate_cli._load(args)
+        inventory = simulate_cli.load_inventory(args)
         key = simulate_cli.find_key(inventory, args.key)
-        key_account = simulate_cli._key_account(key, args.account)
+        key_account = simulate_cli.key_account_of(key, args.account)
     except simulate_cli.SimulateError as err:
         raise ProveError(str(err)) from None
-    key_arn = simulate_cli._key_arn(key, key_account, args.region, args.partition)
+    key_arn = simulate_cli.key_arn_of(key, key_account, args.region, args.partition)
     from kmsguard.model import Policy
 
     policy = _key_policy(inventory, key, key_arn, key_account, args.partition)
@@ -130,13 +130,13 @@ def _key_policy(inventory: Any, key: Key, key_arn: str, key_account: str, partit
     """The key's policy with references to the inventory's resources resolved (as ``simulate``
     does); the default key policy when the configuration sets none; an ``Unknown`` as is."""
     from kmsguard.model import Policy
-    from kmsguard.simulate_cli import _Resolver
+    from kmsguard.simulate_cli import ArnResolver
 
     if key.policy is None:
         return default_key_policy(key_account, partition)
     if not isinstance(key.policy, Policy):
         return key.policy
-    resolver = _Resolver({key.address: key_arn})
+    resolver = ArnResolver({key.address: key_arn})
     for identity in inventory.identities:
         if isinstance(identity.arn, str):
             resolver.values[identity.address] = identity.arn

@@ -139,7 +139,7 @@ def _simulate_path(args: argparse.Namespace) -> Decision:
         raise SimulateError(f"simulate PATH needs {', '.join(missing)}")
     if ":" not in args.action:
         raise SimulateError(f'--action "{args.action}" must be "kms:Operation"')
-    inventory = _load(args)
+    inventory = load_inventory(args)
     inputs, request = build_path_request(
         inventory,
         key=args.key,
@@ -155,7 +155,7 @@ def _simulate_path(args: argparse.Namespace) -> Decision:
     return decide(inputs, request)
 
 
-def _load(args: argparse.Namespace) -> Inventory:
+def load_inventory(args: argparse.Namespace) -> Inventory:
     from kmsguard.check import load_inputs
     from kmsguard.load.base import LoadContext
 
@@ -171,7 +171,7 @@ def _load(args: argparse.Namespace) -> Inventory:
 
 
 @dataclass
-class _Resolver:
+class ArnResolver:
     """Replaces references to resources of the inventory by their literal values (the key's ARN,
     a role's ARN), so that the simulator compares strings."""
 
@@ -248,7 +248,7 @@ def find_key(inventory: Inventory, key: str) -> Key:
     raise SimulateError(f"no key {key!r} in the inputs (keys: {known})")
 
 
-def _key_arn(key: Key, account: str, region: str | None, partition: str) -> str:
+def key_arn_of(key: Key, account: str, region: str | None, partition: str) -> str:
     if isinstance(key.arn, str):
         return key.arn
     key_id = key.key_id if isinstance(key.key_id, str) else key.address
@@ -256,7 +256,7 @@ def _key_arn(key: Key, account: str, region: str | None, partition: str) -> str:
     return f"arn:{partition}:kms:{where}:{account}:key/{key_id}"
 
 
-def _key_account(key: Key, account: str | None) -> str:
+def key_account_of(key: Key, account: str | None) -> str:
     if isinstance(key.arn, str) and len(key.arn.split(":")) >= 6 and key.arn.split(":")[4]:
         return key.arn.split(":")[4]
     if isinstance(key.account, str):
@@ -372,8 +372,8 @@ def build_path_request(
     from kmsguard.model.values import Unknown
 
     found = find_key(inventory, key)
-    key_account = _key_account(found, account)
-    key_arn = _key_arn(found, key_account, region, partition)
+    key_account = key_account_of(found, account)
+    key_arn = key_arn_of(found, key_account, region, partition)
     attributes: dict[str, Any] = {}
     if tags:
         attributes["tags"] = dict(tags)
@@ -384,7 +384,7 @@ def build_path_request(
     except ValueError as err:
         raise SimulateError(f"--principal {principal!r}: {err}") from None
 
-    resolver = _Resolver({found.address: key_arn})
+    resolver = ArnResolver({found.address: key_arn})
     identity = next((i for i in inventory.identities if _matches_identity(i, caller)), None)
     for other in inventory.identities:
         if isinstance(other.arn, str):
