@@ -313,11 +313,11 @@ def string_like(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return _token_regex(tokens, ignore_case).fullmatch(value) is not None
 
 
-@lru_cache(maxsize=8192)
-def _arn_segments(tokens: tuple[Token, ...]) -> tuple[re.Pattern[str], ...] | None:
-    """Split a pattern into the six colon-delimited ARN components, each compiled on its own so a
-    wildcard cannot cross a colon; the last component (the resource) keeps its own colons."""
-    segments: list[list[Token]] = [[]]
+def split_arn_pattern(tokens: Sequence[Any]) -> list[list[Any]] | None:
+    """The six colon-delimited ARN components of a tokenised pattern (None when it has another
+    number), so a wildcard cannot cross a colon; the last component (the resource) keeps its own
+    colons. Shared with the prover, which must split exactly the same way."""
+    segments: list[list[Any]] = [[]]
     for token in tokens:
         if isinstance(token, str) and len(segments) < 6 and ":" in token:
             pieces = token.split(":", 6 - len(segments))
@@ -326,7 +326,14 @@ def _arn_segments(tokens: tuple[Token, ...]) -> tuple[re.Pattern[str], ...] | No
                 segments.append([piece] if piece else [])
         else:
             segments[-1].append(token)
-    if len(segments) != 6:
+    return segments if len(segments) == 6 else None
+
+
+@lru_cache(maxsize=8192)
+def _arn_segments(tokens: tuple[Token, ...]) -> tuple[re.Pattern[str], ...] | None:
+    """The ARN components of a pattern, each compiled on its own."""
+    segments = split_arn_pattern(tokens)
+    if segments is None:
         return None
     return tuple(re.compile(_regex_source(seg), re.DOTALL) for seg in segments)
 

@@ -592,16 +592,8 @@ class _PolicyEncoder:
     def arn_like(self, tokens: Sequence[Any], subject: z3.SeqRef) -> z3.BoolRef:
         """``conditions._arn_match``: six colon-separated components, each matched on its own (a
         wildcard never crosses a colon in the first five; the sixth keeps its colons)."""
-        segments: list[list[Any]] = [[]]
-        for token in tokens:
-            if isinstance(token, str) and len(segments) < 6 and ":" in token:
-                pieces = token.split(":", 6 - len(segments))
-                segments[-1].append(pieces[0])
-                for piece in pieces[1:]:
-                    segments.append([piece] if piece else [])
-            else:
-                segments[-1].append(token)
-        if len(segments) != 6:
+        segments = _cond.split_arn_pattern(tokens)
+        if segments is None:
             return FALSE
         parts: list[z3.ReRef] = []
         for index, segment in enumerate(segments):
