@@ -25,7 +25,7 @@ from typing import Any, Union
 
 from kmsguard.authz.types import Caller, ContextValue, PrincipalKind, Request
 from kmsguard.model.policy import Condition
-from kmsguard.model.values import ResourceRef, Template, Unknown
+from kmsguard.model.values import ResourceRef, Template, Unknown, refs_of
 
 __all__ = [
     "ConditionOutcome",
@@ -487,18 +487,9 @@ _SYMBOLIC = (Unknown, ResourceRef, Template)
 
 def _refs(value: Any) -> tuple[str, ...]:
     """What a symbolic value depends on, as the names that ``Decision.depends_on`` reports."""
-    if isinstance(value, Unknown):
-        return (value.ref,)
-    if isinstance(value, ResourceRef):
-        return (value.address + ("." + value.attribute if value.attribute else ""),)
-    if isinstance(value, Template):
-        out: list[str] = []
-        for sym in value.symbols():
-            out.extend(_refs(sym))
-        return tuple(out)
     if isinstance(value, UnresolvedContextValue):
         return (value.ref,)
-    return ()
+    return refs_of(value) if isinstance(value, _SYMBOLIC) else ()
 
 
 def _policy_text(value: Any) -> str:

@@ -151,6 +151,17 @@ def unknowns_in(value: Any) -> list[Unknown]:
     return found
 
 
+def refs_of(value: Any) -> tuple[str, ...]:
+    """What a symbolic value depends on, by the names answers report in ``depends_on``."""
+    if isinstance(value, Unknown):
+        return (value.ref,)
+    if isinstance(value, ResourceRef):
+        return (value.address + ("." + value.attribute if value.attribute else ""),)
+    if isinstance(value, Template):
+        return tuple(ref for symbol in value.symbols() for ref in refs_of(symbol))
+    return (str(value),)
+
+
 def to_plain(value: Any) -> Any:
     """Strip spans: plain ``dict`` / ``list`` / ``str``; symbolic values become their text form."""
     if isinstance(value, dict):

@@ -44,7 +44,7 @@ from kmsguard.authz import conditions as _cond
 from kmsguard.authz import kms_actions
 from kmsguard.authz.types import Caller, ContextValue, PrincipalKind, Request
 from kmsguard.model.policy import Condition, Policy, Principal, PrincipalType, Statement
-from kmsguard.model.values import ResourceRef, Template, Unknown
+from kmsguard.model.values import ResourceRef, Template, Unknown, refs_of
 
 # Numbers and dates are modelled as reals that are whole multiples of 1/SCALE, so that a witness
 # value can be written as a finite decimal. assumption: no policy tells apart two numbers closer than
@@ -196,20 +196,6 @@ def _action_in(count: int, indices: frozenset[int]) -> z3.BoolRef:
 def _name_regex() -> z3.ReRef:
     chars = [z3.Range("a", "z"), z3.Range("A", "Z"), z3.Range("0", "9"), *(z3.Re(c) for c in NAME_CHARS)]
     return z3.Plus(z3.Union(*chars))
-
-
-def _refs(value: Any) -> tuple[str, ...]:
-    """What a symbolic policy value refers to (as the simulator's ``depends_on`` names it)."""
-    if isinstance(value, Unknown):
-        return (value.ref,)
-    if isinstance(value, ResourceRef):
-        return (value.address + ("." + value.attribute if value.attribute else ""),)
-    if isinstance(value, Template):
-        out: list[str] = []
-        for symbol in value.symbols():
-            out.extend(_refs(symbol))
-        return tuple(out)
-    return (str(value),)
 
 
 # -- context keys ---------------------------------------------------------------------------------
@@ -550,7 +536,7 @@ class _PolicyEncoder:
 
     def element(self, values: Any, negated: bool, subject: z3.SeqRef, *, is_action: bool) -> z3.BoolRef:
         if isinstance(values, Unknown):
-            return self.opaque.atom(_refs(values), f"{self.source} element")
+            return self.opaque.atom(refs_of(values), f"{self.source} element")
         hits: list[z3.BoolRef] = []
         for value in values or ():
             hits.append(self.pattern(value, subject, is_action=is_action))
@@ -571,7 +557,7 @@ class _PolicyEncoder:
         could: z3.BoolRef = TRUE
         if isinstance(value, Template):
             could = z3.InRe(subject, _wild_regex(_template_tokens(value, lower=False)))
-        return _and([could, self.opaque.atom(_refs(value), "symbolic element")])
+        return _and([could, self.opaque.atom(refs_of(value), "symbolic element")])
 
     def action_pattern(self, value: Any) -> z3.BoolRef:
         """Action names are case-insensitive: actions and patterns are lower-cased; which actions a
@@ -587,7 +573,7 @@ class _PolicyEncoder:
         could: z3.BoolRef = TRUE
         if isinstance(value, Template):
             could = self.req.action_in(_covered(names, _template_tokens(value, lower=True)))
-        return _and([could, self.opaque.atom(_refs(value), "symbolic action")])
+        return _and([could, self.opaque.atom(refs_of(value), "symbolic action")])
 
     def arn_like(self, tokens: Sequence[Any], subject: z3.SeqRef) -> z3.BoolRef:
         """``conditions._arn_match``: six colon-separated components, each matched on its own (a
@@ -619,7 +605,7 @@ class _PolicyEncoder:
             # solver seconds).
             if kind is Kind.ANONYMOUS:
                 return {}
-            return {m: self.opaque.atom(_refs(value), f"principal {m.name}") for m in Match}
+            return {m: self.opaque.atom(refs_of(value), f"principal {m.name}") for m in Match}
         if principal.type is PrincipalType.AWS:
             if value == "*":
                 return {Match.WILDCARD: TRUE}
@@ -689,7 +675,7 @@ class _PolicyEncoder:
             needed[1] = _or([needed[1], role_listed])
         excluded = _and(needed)
         if symbolic:
-            refs = tuple(r for v in symbolic for r in _refs(v))
+            refs = tuple(r for v in symbolic for r in refs_of(v))
             return _or([excluded, self.opaque.atom(refs, "NotPrincipal")])
         return excluded
 
@@ -697,7 +683,7 @@ class _PolicyEncoder:
         """``evaluate._principal_match``: the ways the statement names the caller."""
         if stmt.principals is not None:
             if isinstance(stmt.principals, Unknown):
-                return {m: self.opaque.atom(_refs(stmt.principals), f"principal {m.name}") for m in Match}
+                return {m: self.opaque.atom(refs_of(stmt.principals), f"principal {m.name}") for m in Match}
             ways: dict[Match, list[z3.BoolRef]] = {}
             for principal in stmt.principals:
                 for way, formula in self.principal(principal).items():
@@ -705,7 +691,7 @@ class _PolicyEncoder:
             return {way: _or(formulas) for way, formulas in ways.items()}
         if stmt.not_principals is not None:
             if isinstance(stmt.not_principals, Unknown):
-                return {Match.WILDCARD: self.opaque.atom(_refs(stmt.not_principals), "NotPrincipal")}
+                return {Match.WILDCARD: self.opaque.atom(refs_of(stmt.not_principals), "NotPrincipal")}
             return {Match.WILDCARD: z3.Not(self.not_principal_excludes(stmt.not_principals))}
         return {}
 
@@ -713,7 +699,7 @@ class _PolicyEncoder:
 
     def conditions(self, conditions: Any) -> z3.BoolRef:
         if isinstance(conditions, Unknown):
-            return self.opaque.atom(_refs(conditions), "Condition block")
+            return self.opaque.atom(refs_of(conditions), "Condition block")
         return _and([self.clause(c) for c in conditions])
 
     def clause(self, condition: Condition) -> z3.BoolRef:
@@ -722,17 +708,17 @@ class _PolicyEncoder:
         if op is None:
             return FALSE  # an unknown operator matches nothing (the builder reports it)
         if not isinstance(condition.key, str):
-            return self.opaque.atom(_refs(condition.key), label)
+            return self.opaque.atom(refs_of(condition.key), label)
         var = self.req.key(condition.key)
         values = condition.values
         if op.family == "Null":
             if isinstance(values, Unknown):
-                return self.opaque.atom(_refs(values), label)
+                return self.opaque.atom(refs_of(values), label)
             expects: list[bool] = []
             symbolic: list[str] = []
             for raw in values:
                 if isinstance(raw, (Unknown, ResourceRef, Template)):
-                    symbolic.extend(_refs(raw))
+                    symbolic.extend(refs_of(raw))
                     continue
                 text = _cond._bool_text(_cond._policy_text(raw))
                 if text is not None:
@@ -744,7 +730,7 @@ class _PolicyEncoder:
             return result
         missing = self.missing(op)
         if isinstance(values, Unknown):
-            present = self.opaque.atom(_refs(values), label)
+            present = self.opaque.atom(refs_of(values), label)
         elif op.qualifier is not None:
             present = self.set_clause(op, var, values, label)
         elif var.model == "list":
@@ -805,12 +791,12 @@ class _PolicyEncoder:
     def match_value(self, op: Any, var: KeyVar, item: Any, raw: Any, label: str) -> z3.BoolRef:
         family = op.family
         if isinstance(raw, (Unknown, ResourceRef)):
-            return self.opaque.atom(_refs(raw), label)
+            return self.opaque.atom(refs_of(raw), label)
         if isinstance(raw, Template):
             # A value built from literal and symbolic parts may match or not; which instantiations
             # can match (``conditions._compile_template``) is left to the simulator's re-check of
             # the witness: as a regex with several ".*" it costs the string solver seconds.
-            return self.opaque.atom(_refs(raw), label)
+            return self.opaque.atom(refs_of(raw), label)
         text = _cond._policy_text(raw)
         use_vars = self.variables and family in ("String", "Arn", "Bool")
         if family in ("String", "Arn", "Bool"):
@@ -927,7 +913,7 @@ class _PolicyEncoder:
                     continue
                 is_deny = _bool(stmt.effect == "Deny")
             else:
-                is_deny = self.opaque.atom(_refs(stmt.effect), "Effect")
+                is_deny = self.opaque.atom(refs_of(stmt.effect), "Effect")
             denies.append(_and([matched, is_deny]))
             allows.append(_and([matched, z3.Not(is_deny)]))
             for way, formula in ways.items():
