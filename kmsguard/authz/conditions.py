@@ -571,25 +571,17 @@ def _compile_value(op: _Operator, text: str, variables: bool) -> Matcher | str:
             return expected is not None and _bool_text(v) == expected
 
         return match_bool
-    if family == "Numeric":
-        number = _number(text)
+    if family in ("Numeric", "Date"):
+        parse = _number if family == "Numeric" else _instant
+        limit = parse(text)
         compare = _compare_numbers(base)
 
-        def match_number(v: str, ctx: Mapping[str, ContextValue]) -> Tri:
-            got = _number(v)
-            # A value that is not a number never compares (as a null value: no equal value).
-            return number is not None and got is not None and compare(got, number)
+        def match_ordered(v: str, ctx: Mapping[str, ContextValue]) -> Tri:
+            got = parse(v)
+            # A value that is not a number (date) never compares (as a null value: no equal value).
+            return limit is not None and got is not None and compare(got, limit)
 
-        return match_number
-    if family == "Date":
-        moment = _instant(text)
-        compare = _compare_numbers(base)
-
-        def match_date(v: str, ctx: Mapping[str, ContextValue]) -> Tri:
-            got = _instant(v)
-            return moment is not None and got is not None and compare(got, moment)
-
-        return match_date
+        return match_ordered
     if family == "Binary":
         expected_bytes = _binary(text)
         return lambda v, ctx: expected_bytes is not None and _binary(v) == expected_bytes

@@ -1062,32 +1062,18 @@ def _decide(inputs: AuthzInputs, request: Request, new_grant: Grant | None) -> D
             inputs, request, action_lc, ctx, trace, depends
         )
         facts.deny = _or(facts.deny, identity_deny)
-        if has_boundary:
-            result = _evaluate_policy(
-                inputs.permission_boundary,
-                "permissions boundary",
-                request,
-                action_lc,
-                ctx,
-                trace,
-                depends,
-                with_principal=False,
-            )
-            facts.deny = _or(facts.deny, result.deny)
-            facts.boundary = result.allow
-        if has_session:
-            result = _evaluate_policy(
-                inputs.session_policy,
-                "session policy",
-                request,
-                action_lc,
-                ctx,
-                trace,
-                depends,
-                with_principal=False,
-            )
-            facts.deny = _or(facts.deny, result.deny)
-            facts.session = result.allow
+        # Boundary and session policy limit what identity policies allow (IAM User Guide,
+        # "Policy evaluation logic"); their explicit denies count like any other.
+        for applies, policy, label, fact in (
+            (has_boundary, inputs.permission_boundary, "permissions boundary", "boundary"),
+            (has_session, inputs.session_policy, "session policy", "session"),
+        ):
+            if applies:
+                result = _evaluate_policy(
+                    policy, label, request, action_lc, ctx, trace, depends, with_principal=False
+                )
+                facts.deny = _or(facts.deny, result.deny)
+                setattr(facts, fact, result.allow)
 
     # SCPs limit the IAM principals and root user of member accounts, not service-linked roles and
     # not service principals (AWS Organizations User Guide, "Service control policies (SCPs)": "SCPs
