@@ -1,0 +1,155 @@
+"""Authorization of every LocalKMS call by kmsguard's simulator (``kmsguard.authz.evaluate``), before
+any cryptography. No policy semantics live here: this module only builds the simulator's request
+(caller, action, key ARN, request context) and inputs (key policy, grants, the caller's policies),
+and words a denial the way AWS does.
+
+The request context holds the condition keys KMS sends for the operation (KMS Developer Guide, "AWS
+KMS condition keys"): kms:EncryptionContext:<k>, kms:EncryptionContextKeys, kms:EncryptionAlgorithm,
+kms:SigningAlgorithm, kms:MacAlgorithm, kms:MessageType, kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
+kms:MultiRegion, kms:RequestAlias, kms:ResourceAliases, aws:ResourceTag/<k>, ... -- filtered to the
+keys the Service Authorization Reference lists for the action (``ActionInfo.sends``), plus whatever
+the caller's view adds (aws:SourceIp, kms:ViaService...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kmsguard.authz.types import AuthzInputs, Caller, ContextValue, Decision, Outcome, Request
+from kmsguard.crypto.engine import KmsFailure
+from kmsguard.crypto.keys import KmsKey
+from kmsguard.model import Grant, Policy
+
+
+@dataclass(frozen=True)
+class CallerView:
+    """Who calls: the caller, their IAM side (identity policies, boundary, session policy, SCP
+    levels) and request-context keys they bring (aws:SourceIp, kms:ViaService...)."""
+
+    caller: Caller
+    identity_policies: tuple[Policy, ...] = ()
+    permission_boundary: Policy | None = None
+    session_policy: Policy | None = None
+    scps: tuple[tuple[Policy, ...], ...] = ()
+    context: Mapping[str, ContextValue] = field(default_factory=dict)
+
+    @property
+    def account(self) -> str | None:
+        return self.caller.account
+
+
+def key_context(key: KmsKey, aliases: Sequence[str]) -> dict[str, ContextValue]:
+    """Condition keys describing the key itself."""
+    context: dict[str, ContextValue] = {
+        "kms:KeySpec": key.spec,
+        "kms:KeyUsage": key.usage,
+        "kms:KeyOrigin": key.origin,
+        "kms:MultiRegion": "true" if key.multi_region else "false",
+    }
+    if aliases:
+        context["kms:ResourceAliases"] = tuple(aliases)
+    for tag_key, tag_value in key.tags:
+        context[f"aws:ResourceTag/{tag_key}"] = tag_value
+    return context
+
+
+def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, ContextValue]:
+    """kms:EncryptionContext:<k> for each pair and kms:EncryptionContextKeys (KMS Developer Guide,
+    "kms:EncryptionContext:context-key" and "kms:EncryptionContextKeys")."""
+    if not context:
+        return {}
+    found: dict[str, ContextValue] = {f"kms:EncryptionContext:{k}": v for k, v in context.items()}
+    found["kms:EncryptionContextKeys"] = tuple(context)
+    return found
+
+
+def _filtered(action: str, context: Mapping[str, ContextValue]) -> dict[str, ContextValue]:
+    from kmsguard.authz.kms_actions import action_info
+
+    info = action_info(action)
+    if info is None:
+        return dict(context)
+    return {key: value for key, value in context.items() if info.sends(key)}
+
+
+def build_request(
+    view: CallerView,
+    action: str,
+    resource: str,
+    resource_account: str,
+    operation_context: Mapping[str, ContextValue],
+    region: str,
+    grant_tokens: Sequence[str] = (),
+) -> Request:
+    context = _filtered(action, {"aws:RequestedRegion": region, **operation_context})
+    context.update(view.context)  # what the caller's view brings is taken as given
+    return Request(
+        action=action,
+        caller=view.caller,
+        resource=resource,
+        resource_account=resource_account,
+        context=context,
+        grant_tokens=tuple(grant_tokens),
+    )
+
+
+def build_inputs(view: CallerView, key_policy: Policy | None, grants: Sequence[Grant]) -> AuthzInputs:
+    return AuthzInputs(
+        key_policy=key_policy,
+        identity_policies=view.identity_policies,
+        grants=tuple(grants),
+        scps=view.scps,
+        permission_boundary=view.permission_boundary,
+        session_policy=view.session_policy,
+    )
+
+
+def denial(decision: Decision, request: Request, resource: str | None = None) -> KmsFailure | None:
+    """None when the decision allows; otherwise the error AWS answers.
+
+    The AccessDeniedException message follows AWS's shape (IAM User Guide, "Troubleshoot access
+    denied error messages"): "User: <caller> is not authorized to perform: <action> on resource:
+    <ARN> because no resource-based policy allows the <action> action" -- or "with an explicit deny
+    in a resource-based / identity-based policy", or "because no identity-based policy allows" when
+    the key policy allowed and the caller's IAM policies did not."""
+    if decision.outcome is Outcome.ALLOW:
+        return None
+    if (
+        decision.outcome is Outcome.ERROR
+        and decision.error_code
+        and decision.error_code != "AccessDeniedException"
+    ):
+        return KmsFailure(decision.error_code, _last_reason(decision))
+    caller = request.caller
+    who = caller.session_arn or caller.arn
+    where = resource or request.resource
+    head = f"User: {who} is not authorized to perform: {request.action} on resource: {where}"
+    if decision.outcome is Outcome.EXPLICIT_DENY:
+        kind = "identity-based" if _denied_by_identity(decision) else "resource-based"
+        return KmsFailure("AccessDeniedException", f"{head} with an explicit deny in a {kind} policy")
+    kind = "identity-based" if _key_policy_allowed(decision) else "resource-based"
+    return KmsFailure(
+        "AccessDeniedException", f"{head} because no {kind} policy allows the {request.action} action"
+    )
+
+
+def _last_reason(decision: Decision) -> str:
+    return decision.trace[-1].reason if decision.trace else ""
+
+
+def _key_policy_allowed(decision: Decision) -> bool:
+    return any(e.source == "key policy" and e.effect == "Allow" and e.matched for e in decision.trace)
+
+
+def _denied_by_identity(decision: Decision) -> bool:
+    return any(
+        e.effect == "Deny" and e.matched and e.source != "key policy" and not e.source.startswith("RCP")
+        for e in decision.trace
+    )
+
+
+def decide(inputs: AuthzInputs, request: Request) -> Decision:
+    from kmsguard.authz.evaluate import decide as simulator_decide
+
+    return simulator_decide(inputs, request)

@@ -1,0 +1,1266 @@
+"""``LocalKMS``: a local KMS with boto3's method names, parameters, responses and errors.
+
+Every call goes through the same steps, in the order AWS applies them:
+
+1. parameters checked against botocore's service model (``validation.py``);
+2. due events applied (keys whose deletion date has passed are deleted, automatic rotations due
+   happen), so an injected clock drives time;
+3. the key named by ``KeyId`` (key id, key ARN, alias name, alias ARN) looked up:
+   ``NotFoundException``;
+4. authorization by kmsguard's simulator, before any cryptography (``authorize.py``):
+   ``AccessDeniedException`` (skipped with ``enforce_policies=False``);
+5. key state, key usage, algorithm and size checks, then the operation itself (``engine.py``);
+   with ``DryRun=True`` everything but the effect runs and ``DryRunOperationException`` answers.
+
+State (keys, aliases, grants) lives in one ``_Store`` shared by ``as_principal`` views; nothing is
+written to disk, nothing is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from kmsguard.authz.types import AuthzInputs, ContextValue, Request
+from kmsguard.crypto import authorize, engine
+from kmsguard.crypto.authorize import CallerView
+from kmsguard.crypto.engine import KmsFailure
+from kmsguard.crypto.errors import ALIAS_NOT_FOUND, KEY_NOT_FOUND, exception_classes, kms_error
+from kmsguard.crypto.keys import (
+    DEFAULT_PENDING_WINDOW_DAYS,
+    DEFAULT_ROTATION_DAYS,
+    MAX_PENDING_WINDOW_DAYS,
+    MIN_PENDING_WINDOW_DAYS,
+    KmsKey,
+    default_key_policy,
+    key_metadata,
+    next_rotation_after,
+    rotation_due,
+)
+from kmsguard.crypto.primitives import Drbg
+from kmsguard.crypto.specs import (
+    DATA_KEY_BYTES,
+    ENCRYPT_DECRYPT,
+    KEY_SPECS,
+    NOT_EMULATED,
+    SYMMETRIC_DEFAULT,
+)
+from kmsguard.crypto.validation import client_side, normalise_blobs, range_problem, server_side
+from kmsguard.model import Grant, GrantConstraints, Policy, PolicyKind, Source
+
+_KEY_ARN = re.compile(
+    r"^arn:(?P<partition>[\w-]+):kms:(?P<region>[\w-]+):(?P<account>\d{12}):key/(?P<id>.+)$"
+)
+_ALIAS_ARN = re.compile(
+    r"^arn:(?P<partition>[\w-]+):kms:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<alias>alias/.+)$"
+)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+# Wording of kmsguard's own (AWS documents no message for these answers).
+DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
+# Observed AWS wording for the lockout safety check (CreateKey / PutKeyPolicy).
+LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _seed_bytes(seed: int | str | bytes | None) -> bytes | None:
+    if seed is None or isinstance(seed, bytes):
+        return seed
+    return str(seed).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    name: str  # "alias/app"
+    target_key_id: str
+    created: datetime
+    updated: datetime
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    grant: Grant  # the simulator's view of the grant
+    grant_id: str
+    token: str
+    key_id: str
+    created: datetime
+    issuing_account: str
+    operations: tuple[str, ...]
+    constraints: Mapping[str, Any] | None = None
+
+
+@dataclass
+class _Store:
+    """The mutable state every view of one LocalKMS shares."""
+
+    account: str
+    region: str
+    partition: str
+    drbg: Drbg
+    clock: Callable[[], datetime]
+    enforce_policies: bool
+    client_validation: bool
+    on_demand_rotation_limit: int
+    keys: dict[str, KmsKey] = field(default_factory=dict)
+    aliases: dict[str, AliasRecord] = field(default_factory=dict)
+    grants: dict[str, GrantRecord] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"_Store(account={self.account}, region={self.region}, keys={len(self.keys)})"
+
+
+class LocalKMS:
+    """A boto3-shaped KMS client backed by kmsguard's engine. See the module docstring.
+
+    ``seed``: make key ids, key material and nonces deterministic (tests). ``clock``: a function
+    returning the current UTC time (rotation and deletion follow it). ``client_validation``: False
+    acts like a boto3 client built with ``parameter_validation=False`` (values below a shape's
+    minimum become the server's ``ValidationException``). ``on_demand_rotation_limit``: AWS's 25."""
+
+    def __init__(
+        self,
+        account: str = "111122223333",
+        region: str = "us-east-1",
+        seed: int | str | bytes | None = None,
+        enforce_policies: bool = True,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        client_validation: bool = True,
+        on_demand_rotation_limit: int = engine.ON_DEMAND_ROTATION_LIMIT,
+        partition: str = "aws",
+    ) -> None:
+        from kmsguard.authz.evaluate import parse_caller
+
+        self._store = _Store(
+            account=account,
+            region=region,
+            partition=partition,
+            drbg=Drbg(_seed_bytes(seed)),
+            clock=clock or _utc_now,
+            enforce_policies=enforce_policies,
+            client_validation=client_validation,
+            on_demand_rotation_limit=on_demand_rotation_limit,
+        )
+        self._view = CallerView(parse_caller(account))
+
+    # -- views ------------------------------------------------------------------------------------
+
+    def as_principal(
+        self,
+        principal: str,
+        *,
+        identity_policies: Sequence[str | Mapping[str, Any] | Policy] = (),
+        permission_boundary: str | Mapping[str, Any] | Policy | None = None,
+        session_policy: str | Mapping[str, Any] | Policy | None = None,
+        context: Mapping[str, ContextValue] | None = None,
+        **caller_attributes: Any,
+    ) -> LocalKMS:
+        """A view of the same KMS whose calls are made by ``principal`` (an IAM ARN, a session ARN,
+        an account id or a service principal). ``identity_policies`` are the caller's IAM policies
+        (documents, JSON text or ``Policy``); ``context`` adds request-context keys (``aws:SourceIp``,
+        ``kms:ViaService``...); ``caller_attributes`` are ``parse_caller``'s (``tags``, ``org_id``,
+        ``org_paths``, ``username``, ``userid``, ``role_arn``)."""
+        from kmsguard.authz.evaluate import parse_caller
+
+        view = CallerView(
+            caller=parse_caller(principal, **caller_attributes),
+            identity_policies=tuple(
+                _as_policy(p, PolicyKind.IDENTITY, "identity policy") for p in identity_policies
+            ),
+            permission_boundary=_as_policy(permission_boundary, PolicyKind.BOUNDARY, "permissions boundary")
+            if permission_boundary is not None
+            else None,
+            session_policy=_as_policy(session_policy, PolicyKind.SESSION, "session policy")
+            if session_policy is not None
+            else None,
+            context=dict(context or {}),
+        )
+        clone = object.__new__(LocalKMS)
+        clone._store = self._store
+        clone._view = view
+        return clone
+
+    @property
+    def exceptions(self) -> Any:
+        """The modeled exception classes, like ``boto3.client("kms").exceptions``."""
+        return exception_classes()
+
+    @property
+    def account(self) -> str:
+        return self._store.account
+
+    @property
+    def region(self) -> str:
+        return self._store.region
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalKMS(account={self._store.account!r}, region={self._store.region!r}, "
+            f"caller={self._view.caller.arn!r}, keys={len(self._store.keys)})"
+        )
+
+    __str__ = __repr__
+
+    # -- the pipeline -------------------------------------------------------------------------------
+
+    def _run(
+        self, operation: str, params: Mapping[str, Any], handler: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        store = self._store
+        arguments = normalise_blobs(operation, dict(params))
+        if store.client_validation:
+            client_side(operation, arguments)
+        try:
+            server_side(operation, arguments, check_min=not store.client_validation)
+            self._apply_due_events()
+            response = handler(arguments)
+        except KmsFailure as failure:
+            raise kms_error(failure.code, failure.message, operation) from None
+        response["ResponseMetadata"] = {
+            "RequestId": engine.new_key_id(store.drbg),
+            "HTTPStatusCode": 200,
+            "RetryAttempts": 0,
+        }
+        return response
+
+    def _now(self) -> datetime:
+        return self._store.clock()
+
+    def _apply_due_events(self) -> None:
+        """Deletions whose waiting period has ended, automatic rotations whose date has come (KMS
+        Developer Guide, "Deleting AWS KMS keys"; "Rotating AWS KMS keys": a disabled or pending-
+        deletion key is not rotated)."""
+        store = self._store
+        now = self._now()
+        for key_id, key in list(store.keys.items()):
+            if key.state == "PendingDeletion" and key.deletion_date is not None and key.deletion_date <= now:
+                self._forget_key(key_id)
+                continue
+            while key.state == "Enabled" and rotation_due(key, now):
+                assert key.next_rotation is not None and key.rotation_period_days is not None
+                rotated = engine.rotate(key, store.drbg, key.next_rotation, "AUTOMATIC")
+                key = rotated.with_changes(
+                    next_rotation=next_rotation_after(key.next_rotation, key.rotation_period_days)
+                )
+                store.keys[key_id] = key
+
+    def _forget_key(self, key_id: str) -> None:
+        store = self._store
+        del store.keys[key_id]
+        for name in [n for n, a in store.aliases.items() if a.target_key_id == key_id]:
+            del store.aliases[name]
+        for grant_id in [g for g, r in store.grants.items() if r.key_id == key_id]:
+            del store.grants[grant_id]
+
+    # -- lookups ------------------------------------------------------------------------------------
+
+    def _key_arn(self, key_id: str) -> str:
+        store = self._store
+        return f"arn:{store.partition}:kms:{store.region}:{store.account}:key/{key_id}"
+
+    def _alias_arn(self, alias: str) -> str:
+        store = self._store
+        return f"arn:{store.partition}:kms:{store.region}:{store.account}:{alias}"
+
+    def _resolve(self, key_id: str) -> tuple[KmsKey, str | None]:
+        """The key a KeyId names, and the alias name when it named an alias (for kms:RequestAlias).
+        A key id or alias name is looked up in the caller's account (API Reference, "Encrypt",
+        KeyId: "To specify a KMS key in a different AWS account, you must use the key ARN or alias
+        ARN")."""
+        store = self._store
+        own_account = self._view.account in (None, store.account)
+        found = _KEY_ARN.match(key_id)
+        if found:
+            if found["account"] != store.account or found["region"] != store.region:
+                raise KmsFailure("NotFoundException", KEY_NOT_FOUND.format(arn=key_id))
+            return self._key_by_id(found["id"]), None
+        found = _ALIAS_ARN.match(key_id)
+        if found:
+            if found["account"] != store.account or found["region"] != store.region:
+                raise KmsFailure("NotFoundException", ALIAS_NOT_FOUND.format(arn=key_id))
+            return self._key_by_alias(found["alias"]), found["alias"]
+        if key_id.startswith("alias/"):
+            if not own_account:
+                raise KmsFailure("NotFoundException", ALIAS_NOT_FOUND.format(arn=key_id))
+            return self._key_by_alias(key_id), key_id
+        if not own_account:
+            raise KmsFailure("NotFoundException", KEY_NOT_FOUND.format(arn=key_id))
+        return self._key_by_id(key_id), None
+
+    def _key_by_id(self, key_id: str) -> KmsKey:
+        key = self._store.keys.get(key_id)
+        if key is None:
+            if not _UUID.match(key_id):
+                raise KmsFailure("NotFoundException", f"Invalid keyId '{key_id}'")
+            raise KmsFailure("NotFoundException", KEY_NOT_FOUND.format(arn=self._key_arn(key_id)))
+        return key
+
+    def _key_by_alias(self, alias: str) -> KmsKey:
+        record = self._store.aliases.get(alias)
+        if record is None:
+            raise KmsFailure("NotFoundException", ALIAS_NOT_FOUND.format(arn=self._alias_arn(alias)))
+        return self._key_by_id(record.target_key_id)
+
+    def _aliases_of(self, key: KmsKey) -> list[str]:
+        return sorted(
+            name for name, record in self._store.aliases.items() if record.target_key_id == key.key_id
+        )
+
+    def _grants_of(self, key: KmsKey) -> list[GrantRecord]:
+        return [record for record in self._store.grants.values() if record.key_id == key.key_id]
+
+    # -- authorization ------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        action: str,
+        key: KmsKey | None,
+        extra: Mapping[str, ContextValue] | None = None,
+        *,
+        request_alias: str | None = None,
+        grant_tokens: Sequence[str] = (),
+        resource: str | None = None,
+    ) -> Request:
+        context: dict[str, ContextValue] = {}
+        if key is not None:
+            context.update(authorize.key_context(key, self._aliases_of(key)))
+        if request_alias is not None:
+            context["kms:RequestAlias"] = request_alias
+        context.update(extra or {})
+        return authorize.build_request(
+            self._view,
+            action,
+            resource or (key.arn if key is not None else "*"),
+            key.account if key is not None else self._store.account,
+            context,
+            self._store.region,
+            grant_tokens,
+        )
+
+    def _inputs(self, key: KmsKey | None) -> AuthzInputs:
+        if key is None:
+            return authorize.build_inputs(self._view, None, ())
+        return authorize.build_inputs(self._view, key.policy, [g.grant for g in self._grants_of(key)])
+
+    def _authorize(
+        self,
+        action: str,
+        key: KmsKey | None,
+        extra: Mapping[str, ContextValue] | None = None,
+        *,
+        request_alias: str | None = None,
+        grant_tokens: Sequence[str] = (),
+        resource: str | None = None,
+        new_grant: Grant | None = None,
+    ) -> None:
+        if not self._store.enforce_policies:
+            return
+        request = self._request(
+            action, key, extra, request_alias=request_alias, grant_tokens=grant_tokens, resource=resource
+        )
+        inputs = self._inputs(key)
+        if new_grant is not None:
+            from kmsguard.authz.evaluate import decide_create_grant
+
+            decision = decide_create_grant(inputs, request, new_grant)
+        else:
+            decision = authorize.decide(inputs, request)
+        failure = authorize.denial(decision, request)
+        if failure is not None:
+            raise failure
+
+    def _authorize_all(self, requests: Sequence[tuple[AuthzInputs, Request]]) -> None:
+        """Operations authorized on several resources: each must allow; the first that does not
+        answers."""
+        if not self._store.enforce_policies:
+            return
+        for inputs, request in requests:
+            failure = authorize.denial(authorize.decide(inputs, request), request)
+            if failure is not None:
+                raise failure
+
+    @staticmethod
+    def _dry_run(params: Mapping[str, Any]) -> None:
+        if params.get("DryRun"):
+            raise KmsFailure("DryRunOperationException", DRY_RUN_MESSAGE)
+
+    # -- keys -----------------------------------------------------------------------------------------
+
+    def create_key(self, **params: Any) -> dict[str, Any]:
+        return self._run("CreateKey", params, self._create_key)
+
+    def _create_key(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        if p.get("KeySpec") and p.get("CustomerMasterKeySpec"):
+            raise KmsFailure(
+                "ValidationException", "You cannot specify both KeySpec and CustomerMasterKeySpec."
+            )
+        spec = p.get("KeySpec") or p.get("CustomerMasterKeySpec") or SYMMETRIC_DEFAULT
+        if spec in NOT_EMULATED:
+            raise KmsFailure("UnsupportedOperationException", f"KeySpec {spec}: {NOT_EMULATED[spec]}.")
+        info = KEY_SPECS[spec]
+        # API Reference, "CreateKey", KeyUsage: "The default value is ENCRYPT_DECRYPT".
+        usage = p.get("KeyUsage") or ENCRYPT_DECRYPT
+        if usage not in info.usages:
+            # API Reference, "CreateKey", KeyUsage: the usages each kind of key spec allows.
+            raise KmsFailure(
+                "ValidationException", f"KeyUsage {usage} is not compatible with KeySpec {spec}."
+            )
+        origin = p.get("Origin") or "AWS_KMS"
+        if origin != "AWS_KMS" or p.get("CustomKeyStoreId") or p.get("XksKeyId"):
+            raise KmsFailure(
+                "UnsupportedOperationException",
+                f"kmsguard does not emulate keys with origin {origin} or in custom key stores yet.",
+            )
+        if p.get("MultiRegion"):
+            raise KmsFailure(
+                "UnsupportedOperationException", "kmsguard does not emulate multi-Region keys yet."
+            )
+        tags = tuple((t["TagKey"], t["TagValue"]) for t in p.get("Tags") or ())
+        bypass = bool(p.get("BypassPolicyLockoutSafetyCheck"))
+        request_context: dict[str, ContextValue] = {
+            "kms:KeySpec": spec,
+            "kms:KeyUsage": usage,
+            "kms:KeyOrigin": origin,
+            "kms:MultiRegion": "false",
+            "kms:BypassPolicyLockoutSafetyCheck": "true" if bypass else "false",
+        }
+        for tag_key, tag_value in tags:
+            request_context[f"aws:RequestTag/{tag_key}"] = tag_value
+        if tags:
+            request_context["aws:TagKeys"] = tuple(k for k, _ in tags)
+        self._authorize("kms:CreateKey", None, request_context)
+
+        key_id = engine.new_key_id(store.drbg)
+        arn = self._key_arn(key_id)
+        policy_text = p.get("Policy") or default_key_policy(store.account, store.partition)
+        policy = self._checked_policy(policy_text, arn, bypass, check_resource=False)
+        now = self._now()
+        material = engine.new_material(info, store.drbg, now, None)
+        key = KmsKey(
+            key_id=key_id,
+            arn=arn,
+            account=store.account,
+            region=store.region,
+            spec=spec,
+            usage=usage,
+            created=now,
+            materials=(material,),
+            policy_text=policy_text,
+            policy=policy,
+            description=p.get("Description") or "",
+            origin=origin,
+            tags=tags,
+        )
+        store.keys[key_id] = key
+        return {"KeyMetadata": key_metadata(key)}
+
+    def _checked_policy(self, text: str, key_arn: str, bypass: bool, check_resource: bool) -> Policy:
+        """The checks KMS makes before accepting a key policy (API Reference, "CreateKey" /
+        "PutKeyPolicy", Policy): grammar (MalformedPolicyDocumentException), size
+        (LimitExceededException), and, unless bypassed, the lockout safety check."""
+        from kmsguard.authz.evaluate import validate_key_policy
+        from kmsguard.load.policy_builder import RULE_SIZE, build_policy
+
+        policy, diagnostics = build_policy(text, PolicyKind.KEY, resource=key_arn)
+        if diagnostics:
+            first = diagnostics[0]
+            code = (
+                "LimitExceededException" if first.rule_id == RULE_SIZE else "MalformedPolicyDocumentException"
+            )
+            raise KmsFailure(code, first.message)
+        if not isinstance(policy, Policy):
+            raise KmsFailure("MalformedPolicyDocumentException", "The key policy cannot be read.")
+        if bypass:
+            return policy
+        rejection = validate_key_policy(
+            policy,
+            self._view.caller,
+            False,
+            key_arn=key_arn if check_resource else None,
+            inputs=self._inputs(None),
+        )
+        if rejection is not None:
+            reason = rejection.trace[-1].reason if rejection.trace else ""
+            message = LOCKOUT_MESSAGE if "lockout" in reason else reason
+            raise KmsFailure("MalformedPolicyDocumentException", message)
+        return policy
+
+    def describe_key(self, **params: Any) -> dict[str, Any]:
+        return self._run("DescribeKey", params, self._describe_key)
+
+    def _describe_key(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:DescribeKey", key, request_alias=alias, grant_tokens=p.get("GrantTokens") or ())
+        return {"KeyMetadata": key_metadata(key)}
+
+    def list_keys(self, **params: Any) -> dict[str, Any]:
+        return self._run("ListKeys", params, self._list_keys)
+
+    def _list_keys(self, p: dict[str, Any]) -> dict[str, Any]:
+        self._authorize("kms:ListKeys", None)
+        entries = [{"KeyId": k.key_id, "KeyArn": k.arn} for k in self._store.keys.values()]
+        return _page(entries, "Keys", p)
+
+    def _state_change(self, operation: str, p: dict[str, Any], **changes: Any) -> KmsKey:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize(f"kms:{operation}", key, request_alias=alias)
+        engine.require_state(operation, key)
+        updated = key.with_changes(**changes)
+        self._store.keys[key.key_id] = updated
+        return updated
+
+    def enable_key(self, **params: Any) -> dict[str, Any]:
+        return self._run(
+            "EnableKey", params, lambda p: (self._state_change("EnableKey", p, state="Enabled"), {})[1]
+        )
+
+    def disable_key(self, **params: Any) -> dict[str, Any]:
+        return self._run(
+            "DisableKey", params, lambda p: (self._state_change("DisableKey", p, state="Disabled"), {})[1]
+        )
+
+    def schedule_key_deletion(self, **params: Any) -> dict[str, Any]:
+        return self._run("ScheduleKeyDeletion", params, self._schedule_key_deletion)
+
+    def _schedule_key_deletion(self, p: dict[str, Any]) -> dict[str, Any]:
+        days = p.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
+        # API Reference, "ScheduleKeyDeletion", PendingWindowInDays: "between 7 and 30, inclusive".
+        problem = range_problem("PendingWindowInDays", days, MIN_PENDING_WINDOW_DAYS, MAX_PENDING_WINDOW_DAYS)
+        if problem is not None:
+            raise problem
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize(
+            "kms:ScheduleKeyDeletion",
+            key,
+            {"kms:ScheduleKeyDeletionPendingWindowInDays": str(days)},
+            request_alias=alias,
+        )
+        engine.require_state("ScheduleKeyDeletion", key)
+        deletion = self._now() + timedelta(days=days)
+        self._store.keys[key.key_id] = key.with_changes(
+            state="PendingDeletion", deletion_date=deletion, pending_window_days=days
+        )
+        return {
+            "KeyId": key.arn,
+            "DeletionDate": deletion,
+            "KeyState": "PendingDeletion",
+            "PendingWindowInDays": days,
+        }
+
+    def cancel_key_deletion(self, **params: Any) -> dict[str, Any]:
+        return self._run("CancelKeyDeletion", params, self._cancel_key_deletion)
+
+    def _cancel_key_deletion(self, p: dict[str, Any]) -> dict[str, Any]:
+        # KMS Developer Guide, "Deleting AWS KMS keys", "Canceling key deletion": the key's state
+        # becomes Disabled.
+        key = self._state_change(
+            "CancelKeyDeletion", p, state="Disabled", deletion_date=None, pending_window_days=None
+        )
+        return {"KeyId": key.arn}
+
+    # -- rotation -------------------------------------------------------------------------------------
+
+    def enable_key_rotation(self, **params: Any) -> dict[str, Any]:
+        return self._run("EnableKeyRotation", params, self._enable_key_rotation)
+
+    def _enable_key_rotation(self, p: dict[str, Any]) -> dict[str, Any]:
+        period = p.get("RotationPeriodInDays", DEFAULT_ROTATION_DAYS)
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize(
+            "kms:EnableKeyRotation", key, {"kms:RotationPeriodInDays": str(period)}, request_alias=alias
+        )
+        engine.require_state("EnableKeyRotation", key)
+        engine.require_rotatable(key)
+        self._store.keys[key.key_id] = key.with_changes(
+            rotation_enabled=True,
+            rotation_period_days=period,
+            next_rotation=next_rotation_after(self._now(), period),
+        )
+        return {}
+
+    def disable_key_rotation(self, **params: Any) -> dict[str, Any]:
+        return self._run("DisableKeyRotation", params, self._disable_key_rotation)
+
+    def _disable_key_rotation(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:DisableKeyRotation", key, request_alias=alias)
+        engine.require_state("DisableKeyRotation", key)
+        engine.require_rotatable(key)
+        self._store.keys[key.key_id] = key.with_changes(
+            rotation_enabled=False, rotation_period_days=None, next_rotation=None
+        )
+        return {}
+
+    def get_key_rotation_status(self, **params: Any) -> dict[str, Any]:
+        return self._run("GetKeyRotationStatus", params, self._get_key_rotation_status)
+
+    def _get_key_rotation_status(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:GetKeyRotationStatus", key, request_alias=alias)
+        engine.require_state("GetKeyRotationStatus", key)
+        engine.require_rotatable(key)
+        response: dict[str, Any] = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
+        if key.rotation_enabled:
+            response["RotationPeriodInDays"] = key.rotation_period_days
+            response["NextRotationDate"] = key.next_rotation
+        return response
+
+    def rotate_key_on_demand(self, **params: Any) -> dict[str, Any]:
+        return self._run("RotateKeyOnDemand", params, self._rotate_key_on_demand)
+
+    def _rotate_key_on_demand(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:RotateKeyOnDemand", key, request_alias=alias)
+        engine.require_state("RotateKeyOnDemand", key)
+        engine.require_rotatable(key)
+        if engine.on_demand_rotations(key) >= store.on_demand_rotation_limit:
+            raise KmsFailure(
+                "LimitExceededException",
+                f"{key.arn} has reached the limit of {store.on_demand_rotation_limit} on-demand rotations.",
+            )
+        store.keys[key.key_id] = engine.rotate(key, store.drbg, self._now(), "ON_DEMAND")
+        return {"KeyId": key.arn}
+
+    def list_key_rotations(self, **params: Any) -> dict[str, Any]:
+        return self._run("ListKeyRotations", params, self._list_key_rotations)
+
+    def _list_key_rotations(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:ListKeyRotations", key, request_alias=alias)
+        engine.require_state("ListKeyRotations", key)
+        engine.require_rotatable(key)
+        entries = [
+            {
+                "KeyId": key.arn,
+                "KeyMaterialId": m.material_id,
+                "RotationDate": m.created,
+                "RotationType": m.rotation_type,
+            }
+            for m in key.materials
+            if m.rotation_type is not None
+        ]
+        return _page(entries, "Rotations", p)
+
+    # -- encryption -----------------------------------------------------------------------------------
+
+    def encrypt(self, **params: Any) -> dict[str, Any]:
+        return self._run("Encrypt", params, self._encrypt)
+
+    def _encrypt(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        context = p.get("EncryptionContext")
+        algorithm = p.get("EncryptionAlgorithm") or SYMMETRIC_DEFAULT
+        self._authorize(
+            "kms:Encrypt",
+            key,
+            {**authorize.encryption_context_keys(context), "kms:EncryptionAlgorithm": algorithm},
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state("Encrypt", key)
+        ciphertext, algorithm, _ = engine.encrypt(key, p["Plaintext"], context, algorithm, self._store.drbg)
+        self._dry_run(p)
+        return {"CiphertextBlob": ciphertext, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
+
+    def _ciphertext_key(self, ciphertext: bytes, key_id: str | None, algorithm: str | None) -> KmsKey:
+        """The key that must decrypt ``ciphertext``: ``key_id``'s, or, for a symmetric ciphertext
+        without one, the key its blob names (API Reference, "Decrypt", KeyId)."""
+        if key_id is not None:
+            key, _ = self._resolve(key_id)
+            if key.spec == SYMMETRIC_DEFAULT:
+                named = engine.symmetric_blob_key_arn(ciphertext)
+                if named != key.arn:
+                    raise KmsFailure("IncorrectKeyException", engine.INCORRECT_KEY)
+            return key
+        if algorithm not in (None, SYMMETRIC_DEFAULT):
+            # An asymmetric ciphertext carries no key id: KeyId is required (API Reference, "Decrypt").
+            raise KmsFailure("ValidationException", "KeyId is required for asymmetric ciphertexts.")
+        named = engine.symmetric_blob_key_arn(ciphertext)
+        found = _KEY_ARN.match(named)
+        if not found or found["account"] != self._store.account or found["region"] != self._store.region:
+            raise KmsFailure("InvalidCiphertextException", "")
+        key = self._store.keys.get(found["id"])
+        if key is None:
+            raise KmsFailure("NotFoundException", KEY_NOT_FOUND.format(arn=named))
+        if key.arn != named:  # same key id under another partition: not this key's ciphertext
+            raise KmsFailure("InvalidCiphertextException", "")
+        return key
+
+    def decrypt(self, **params: Any) -> dict[str, Any]:
+        return self._run("Decrypt", params, self._decrypt)
+
+    def _decrypt(self, p: dict[str, Any]) -> dict[str, Any]:
+        ignore_ciphertext = bool(p.get("DryRun")) and "IGNORE_CIPHERTEXT" in (p.get("DryRunModifiers") or ())
+        ciphertext = p.get("CiphertextBlob")
+        if ciphertext is None and not ignore_ciphertext:
+            raise KmsFailure("ValidationException", "CiphertextBlob is required.")
+        context = p.get("EncryptionContext")
+        algorithm = p.get("EncryptionAlgorithm") or SYMMETRIC_DEFAULT
+        if ignore_ciphertext:
+            if not p.get("KeyId"):
+                raise KmsFailure(
+                    "ValidationException", "KeyId is required with DryRunModifiers IGNORE_CIPHERTEXT."
+                )
+            key, _ = self._resolve(p["KeyId"])
+        else:
+            key = self._ciphertext_key(ciphertext, p.get("KeyId"), p.get("EncryptionAlgorithm"))
+        self._authorize(
+            "kms:Decrypt",
+            key,
+            {**authorize.encryption_context_keys(context), "kms:EncryptionAlgorithm": algorithm},
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state("Decrypt", key)
+        if ignore_ciphertext:
+            engine.require_usage("Decrypt", key, ENCRYPT_DECRYPT)
+            self._dry_run(p)
+        plaintext, algorithm, material_id = engine.decrypt(key, ciphertext, context, algorithm)
+        self._dry_run(p)
+        response: dict[str, Any] = {
+            "KeyId": key.arn,
+            "Plaintext": plaintext,
+            "EncryptionAlgorithm": algorithm,
+        }
+        if material_id is not None:
+            response["KeyMaterialId"] = material_id
+        return response
+
+    def re_encrypt(self, **params: Any) -> dict[str, Any]:
+        return self._run("ReEncrypt", params, self._re_encrypt)
+
+    def _re_encrypt(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        ciphertext = p.get("CiphertextBlob")
+        if ciphertext is None:
+            raise KmsFailure("ValidationException", "CiphertextBlob is required.")
+        source = self._ciphertext_key(ciphertext, p.get("SourceKeyId"), p.get("SourceEncryptionAlgorithm"))
+        destination, destination_alias = self._resolve(p["DestinationKeyId"])
+        source_context = p.get("SourceEncryptionContext")
+        destination_context = p.get("DestinationEncryptionContext")
+        source_algorithm = p.get("SourceEncryptionAlgorithm") or SYMMETRIC_DEFAULT
+        destination_algorithm = p.get("DestinationEncryptionAlgorithm") or SYMMETRIC_DEFAULT
+        same = "true" if source.key_id == destination.key_id else "false"
+        # KMS API Reference, "ReEncrypt", "Required permissions": kms:ReEncryptFrom on the source key
+        # and kms:ReEncryptTo on the destination key. Each authorization sees the encryption context
+        # of its own side (an assumption: the docs do not say which context each one sees).
+        tokens = p.get("GrantTokens") or ()
+        self._authorize_all(
+            [
+                (
+                    self._inputs(source),
+                    self._request(
+                        "kms:ReEncryptFrom",
+                        source,
+                        {
+                            **authorize.encryption_context_keys(source_context),
+                            "kms:EncryptionAlgorithm": source_algorithm,
+                            "kms:ReEncryptOnSameKey": same,
+                        },
+                        grant_tokens=tokens,
+                    ),
+                ),
+                (
+                    self._inputs(destination),
+                    self._request(
+                        "kms:ReEncryptTo",
+                        destination,
+                        {
+                            **authorize.encryption_context_keys(destination_context),
+                            "kms:EncryptionAlgorithm": destination_algorithm,
+                            "kms:ReEncryptOnSameKey": same,
+                        },
+                        request_alias=destination_alias,
+                        grant_tokens=tokens,
+                    ),
+                ),
+            ]
+        )
+        engine.require_state("ReEncrypt", source)
+        engine.require_state("ReEncrypt", destination)
+        plaintext, source_algorithm, source_material = engine.decrypt(
+            source, ciphertext, source_context, source_algorithm, "ReEncrypt"
+        )
+        blob, destination_algorithm, destination_material = engine.encrypt(
+            destination, plaintext, destination_context, destination_algorithm, store.drbg, "ReEncrypt"
+        )
+        self._dry_run(p)
+        response: dict[str, Any] = {
+            "CiphertextBlob": blob,
+            "SourceKeyId": source.arn,
+            "KeyId": destination.arn,
+            "SourceEncryptionAlgorithm": source_algorithm,
+            "DestinationEncryptionAlgorithm": destination_algorithm,
+        }
+        if source_material is not None:
+            response["SourceKeyMaterialId"] = source_material
+        if destination_material is not None:
+            response["DestinationKeyMaterialId"] = destination_material
+        return response
+
+    def generate_data_key(self, **params: Any) -> dict[str, Any]:
+        return self._run(
+            "GenerateDataKey", params, lambda p: self._generate_data_key("GenerateDataKey", p, True)
+        )
+
+    def generate_data_key_without_plaintext(self, **params: Any) -> dict[str, Any]:
+        return self._run(
+            "GenerateDataKeyWithoutPlaintext",
+            params,
+            lambda p: self._generate_data_key("GenerateDataKeyWithoutPlaintext", p, False),
+        )
+
+    def _generate_data_key(self, operation: str, p: dict[str, Any], with_plaintext: bool) -> dict[str, Any]:
+        has_spec, has_bytes = p.get("KeySpec") is not None, p.get("NumberOfBytes") is not None
+        if has_spec == has_bytes:
+            # API Reference, "GenerateDataKey": "Use either the KeySpec or NumberOfBytes parameters
+            # (but not both)".
+            raise KmsFailure("ValidationException", "Specify either KeySpec or NumberOfBytes, but not both.")
+        length = DATA_KEY_BYTES[p["KeySpec"]] if has_spec else int(p["NumberOfBytes"])
+        key, alias = self._resolve(p["KeyId"])
+        context = p.get("EncryptionContext")
+        self._authorize(
+            f"kms:{operation}",
+            key,
+            {**authorize.encryption_context_keys(context), "kms:EncryptionAlgorithm": SYMMETRIC_DEFAULT},
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state(operation, key)
+        engine.require_symmetric_encryption(operation, key)
+        self._dry_run(p)
+        data_key = self._store.drbg.random_bytes(length, b"data-key")
+        blob, _, material_id = engine.encrypt(
+            key, data_key, context, SYMMETRIC_DEFAULT, self._store.drbg, operation
+        )
+        response: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}
+        if with_plaintext:
+            response["Plaintext"] = data_key
+        return response
+
+    # -- signatures and MACs --------------------------------------------------------------------------
+
+    def sign(self, **params: Any) -> dict[str, Any]:
+        return self._run("Sign", params, self._sign)
+
+    def _sign(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        message_type = p.get("MessageType") or "RAW"
+        algorithm = p["SigningAlgorithm"]
+        self._authorize(
+            "kms:Sign",
+            key,
+            {"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type},
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state("Sign", key)
+        signature = engine.sign(key, p["Message"], message_type, algorithm)
+        self._dry_run(p)
+        return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm}
+
+    def verify(self, **params: Any) -> dict[str, Any]:
+        return self._run("Verify", params, self._verify)
+
+    def _verify(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        message_type = p.get("MessageType") or "RAW"
+        algorithm = p["SigningAlgorithm"]
+        self._authorize(
+            "kms:Verify",
+            key,
+            {"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type},
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state("Verify", key)
+        engine.verify(key, p["Message"], message_type, p["Signature"], algorithm)
+        self._dry_run(p)
+        return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": algorithm}
+
+    def generate_mac(self, **params: Any) -> dict[str, Any]:
+        return self._run("GenerateMac", params, self._generate_mac)
+
+    def _generate_mac(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        algorithm = p["MacAlgorithm"]
+        self._authorize(
+            "kms:GenerateMac",
+            key,
+            {"kms:MacAlgorithm": algorithm},
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state("GenerateMac", key)
+        mac = engine.generate_mac(key, p["Message"], algorithm)
+        self._dry_run(p)
+        return {"Mac": mac, "MacAlgorithm": algorithm, "KeyId": key.arn}
+
+    def verify_mac(self, **params: Any) -> dict[str, Any]:
+        return self._run("VerifyMac", params, self._verify_mac)
+
+    def _verify_mac(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        algorithm = p["MacAlgorithm"]
+        self._authorize(
+            "kms:VerifyMac",
+            key,
+            {"kms:MacAlgorithm": algorithm},
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state("VerifyMac", key)
+        engine.verify_mac(key, p["Message"], p["Mac"], algorithm)
+        self._dry_run(p)
+        return {"KeyId": key.arn, "MacValid": True, "MacAlgorithm": algorithm}
+
+    def get_public_key(self, **params: Any) -> dict[str, Any]:
+        return self._run("GetPublicKey", params, self._get_public_key)
+
+    def _get_public_key(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:GetPublicKey", key, request_alias=alias, grant_tokens=p.get("GrantTokens") or ())
+        engine.require_state("GetPublicKey", key)
+        return {
+            "KeyId": key.arn,
+            "PublicKey": engine.public_key(key),
+            "CustomerMasterKeySpec": key.spec,
+            "KeySpec": key.spec,
+            "KeyUsage": key.usage,
+            **key.info.algorithms_for(key.usage),
+        }
+
+    def generate_random(self, **params: Any) -> dict[str, Any]:
+        return self._run("GenerateRandom", params, self._generate_random)
+
+    def _generate_random(self, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("CustomKeyStoreId") or p.get("Recipient"):
+            raise KmsFailure(
+                "UnsupportedOperationException", "kmsguard does not emulate custom key stores or Recipient."
+            )
+        if p.get("NumberOfBytes") is None:
+            # API Reference, "GenerateRandom", NumberOfBytes: the length (1 to 1024) is required.
+            raise KmsFailure("ValidationException", "NumberOfBytes is required.")
+        self._authorize("kms:GenerateRandom", None)
+        return {"Plaintext": self._store.drbg.random_bytes(int(p["NumberOfBytes"]), b"random")}
+
+    # -- aliases --------------------------------------------------------------------------------------
+
+    def _alias_request(self, action: str, alias: str) -> tuple[AuthzInputs, Request]:
+        return self._inputs(None), self._request(action, None, resource=self._alias_arn(alias))
+
+    @staticmethod
+    def _check_alias_name(name: str) -> None:
+        # API Reference, "CreateAlias", AliasName: begins with alias/; "alias/aws/" is reserved for
+        # AWS managed keys.
+        if not name.startswith("alias/") or name.startswith("alias/aws/"):
+            raise KmsFailure("InvalidAliasNameException", f"Alias name {name} is not valid.")
+
+    def _target_key(self, target: str) -> KmsKey:
+        # API Reference, "CreateAlias", TargetKeyId: a key id or key ARN, not an alias.
+        if target.startswith("alias/") or _ALIAS_ARN.match(target):
+            raise KmsFailure("ValidationException", "TargetKeyId must be a key ID or key ARN, not an alias.")
+        key, _ = self._resolve(target)
+        return key
+
+    def create_alias(self, **params: Any) -> dict[str, Any]:
+        return self._run("CreateAlias", params, self._create_alias)
+
+    def _create_alias(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        name = p["AliasName"]
+        self._check_alias_name(name)
+        key = self._target_key(p["TargetKeyId"])
+        # KMS Developer Guide, "Controlling access to aliases": kms:CreateAlias on the alias (IAM
+        # policy) and on the key (key policy).
+        self._authorize_all(
+            [
+                self._alias_request("kms:CreateAlias", name),
+                (self._inputs(key), self._request("kms:CreateAlias", key)),
+            ]
+        )
+        if name in store.aliases:
+            raise KmsFailure(
+                "AlreadyExistsException", f"An alias with the name {self._alias_arn(name)} already exists"
+            )
+        engine.require_state("CreateAlias", key)
+        now = self._now()
+        store.aliases[name] = AliasRecord(name, key.key_id, now, now)
+        return {}
+
+    def update_alias(self, **params: Any) -> dict[str, Any]:
+        return self._run("UpdateAlias", params, self._update_alias)
+
+    def _update_alias(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        name = p["AliasName"]
+        self._check_alias_name(name)
+        record = store.aliases.get(name)
+        if record is None:
+            raise KmsFailure("NotFoundException", ALIAS_NOT_FOUND.format(arn=self._alias_arn(name)))
+        current = self._key_by_id(record.target_key_id)
+        new = self._target_key(p["TargetKeyId"])
+        # "Controlling access to aliases": kms:UpdateAlias on the alias, the current key and the new key.
+        self._authorize_all(
+            [
+                self._alias_request("kms:UpdateAlias", name),
+                (self._inputs(current), self._request("kms:UpdateAlias", current)),
+                (self._inputs(new), self._request("kms:UpdateAlias", new)),
+            ]
+        )
+        # Key state table [10]: fails only when the new key is pending deletion.
+        engine.require_state("CreateAlias", new)
+        if new.usage != current.usage or new.info.symmetric != current.info.symmetric:
+            # API Reference, "UpdateAlias": the current and new key must be of the same type and usage.
+            raise KmsFailure("ValidationException", "The new key must have the same key type and key usage.")
+        store.aliases[name] = AliasRecord(name, new.key_id, record.created, self._now())
+        return {}
+
+    def delete_alias(self, **params: Any) -> dict[str, Any]:
+        return self._run("DeleteAlias", params, self._delete_alias)
+
+    def _delete_alias(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        name = p["AliasName"]
+        record = store.aliases.get(name)
+        if record is None:
+            raise KmsFailure("NotFoundException", ALIAS_NOT_FOUND.format(arn=self._alias_arn(name)))
+        key = self._key_by_id(record.target_key_id)
+        self._authorize_all(
+            [
+                self._alias_request("kms:DeleteAlias", name),
+                (self._inputs(key), self._request("kms:DeleteAlias", key)),
+            ]
+        )
+        del store.aliases[name]
+        return {}
+
+    def list_aliases(self, **params: Any) -> dict[str, Any]:
+        return self._run("ListAliases", params, self._list_aliases)
+
+    def _list_aliases(self, p: dict[str, Any]) -> dict[str, Any]:
+        only: KmsKey | None = None
+        if p.get("KeyId"):
+            only, _ = self._resolve(p["KeyId"])
+        self._authorize("kms:ListAliases", None)
+        entries = [
+            {
+                "AliasName": record.name,
+                "AliasArn": self._alias_arn(record.name),
+                "TargetKeyId": record.target_key_id,
+                "CreationDate": record.created,
+                "LastUpdatedDate": record.updated,
+            }
+            for record in sorted(self._store.aliases.values(), key=lambda r: r.name)
+            if only is None or record.target_key_id == only.key_id
+        ]
+        return _page(entries, "Aliases", p)
+
+    # -- key policies -----------------------------------------------------------------------------------
+
+    def get_key_policy(self, **params: Any) -> dict[str, Any]:
+        return self._run("GetKeyPolicy", params, self._get_key_policy)
+
+    def _get_key_policy(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:GetKeyPolicy", key, request_alias=alias)
+        name = p.get("PolicyName") or "default"
+        if name != "default":
+            # API Reference, "GetKeyPolicy", PolicyName: "The only valid name is default."
+            raise KmsFailure("NotFoundException", f"Policy {name} is not found for key {key.arn}")
+        return {"Policy": key.policy_text, "PolicyName": "default"}
+
+    def put_key_policy(self, **params: Any) -> dict[str, Any]:
+        return self._run("PutKeyPolicy", params, self._put_key_policy)
+
+    def _put_key_policy(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        bypass = bool(p.get("BypassPolicyLockoutSafetyCheck"))
+        self._authorize(
+            "kms:PutKeyPolicy",
+            key,
+            {"kms:BypassPolicyLockoutSafetyCheck": "true" if bypass else "false"},
+            request_alias=alias,
+        )
+        if (p.get("PolicyName") or "default") != "default":
+            raise KmsFailure("NotFoundException", f"Policy {p['PolicyName']} is not found for key {key.arn}")
+        policy = self._checked_policy(p["Policy"], key.arn, bypass, check_resource=True)
+        self._store.keys[key.key_id] = key.with_changes(policy_text=p["Policy"], policy=policy)
+        return {}
+
+    # -- grants -----------------------------------------------------------------------------------------
+
+    def create_grant(self, **params: Any) -> dict[str, Any]:
+        return self._run("CreateGrant", params, self._create_grant)
+
+    def _create_grant(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        key, alias = self._resolve(p["KeyId"])
+        grantee = p.get("GranteePrincipal") or p.get("GranteeServicePrincipal")
+        if not grantee:
+            raise KmsFailure(
+                "ValidationException", "GranteePrincipal or GranteeServicePrincipal is required."
+            )
+        retiring = p.get("RetiringPrincipal") or p.get("RetiringServicePrincipal")
+        operations = tuple(p["Operations"])
+        raw_constraints = p.get("Constraints") or None
+        constraints = None
+        if raw_constraints:
+            constraints = GrantConstraints(
+                encryption_context_equals=raw_constraints.get("EncryptionContextEquals"),
+                encryption_context_subset=raw_constraints.get("EncryptionContextSubset"),
+            )
+        grant_id = engine.new_hex_id(store.drbg, b"grant-id")
+        token = engine.new_hex_id(store.drbg, b"grant-token")
+        grant = Grant(
+            address=grant_id,
+            key=key.arn,
+            grantee=grantee,
+            operations=operations,
+            source=Source.ACCOUNT,
+            constraints=constraints,
+            retiring_principal=retiring,
+            name=p.get("Name"),
+            grant_tokens=(token,),
+        )
+        request_context: dict[str, ContextValue] = {
+            "kms:GrantOperations": operations,
+            "kms:GranteePrincipal": grantee,
+            "kms:GrantIsForAWSResource": "false",
+        }
+        if retiring:
+            request_context["kms:RetiringPrincipal"] = retiring
+        if raw_constraints:
+            request_context["kms:GrantConstraintType"] = tuple(
+                c for c in ("EncryptionContextEquals", "EncryptionContextSubset") if raw_constraints.get(c)
+            )
+        self._authorize(
+            "kms:CreateGrant",
+            key,
+            request_context,
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+            new_grant=grant,
+        )
+        engine.require_state("CreateGrant", key)
+        self._dry_run(p)
+        store.grants[grant_id] = GrantRecord(
+            grant=grant,
+            grant_id=grant_id,
+            token=token,
+            key_id=key.key_id,
+            created=self._now(),
+            issuing_account=f"arn:{store.partition}:iam::{self._view.account or store.account}:root",
+            operations=operations,
+            constraints=raw_constraints,
+        )
+        return {"GrantToken": token, "GrantId": grant_id}
+
+    def list_grants(self, **params: Any) -> dict[str, Any]:
+        return self._run("ListGrants", params, self._list_grants)
+
+    def _list_grants(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:ListGrants", key, request_alias=alias)
+        entries = []
+        for record in self._grants_of(key):
+            if p.get("GrantId") and record.grant_id != p["GrantId"]:
+                continue
+            if p.get("GranteePrincipal") and record.grant.grantee != p["GranteePrincipal"]:
+                continue
+            entry: dict[str, Any] = {
+                "KeyId": key.arn,
+                "GrantId": record.grant_id,
+                "CreationDate": record.created,
+                "GranteePrincipal": record.grant.grantee,
+                "IssuingAccount": record.issuing_account,
+                "Operations": list(record.operations),
+            }
+            if record.grant.name:
+                entry["Name"] = record.grant.name
+            if record.grant.retiring_principal:
+                entry["RetiringPrincipal"] = record.grant.retiring_principal
+            if record.constraints:
+                entry["Constraints"] = dict(record.constraints)
+            entries.append(entry)
+        return _page(entries, "Grants", p)
+
+    def retire_grant(self, **params: Any) -> dict[str, Any]:
+        return self._run("RetireGrant", params, self._retire_grant)
+
+    def _retire_grant(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        record: GrantRecord | None = None
+        if p.get("GrantToken"):
+            record = next((r for r in store.grants.values() if r.token == p["GrantToken"]), None)
+            if record is None:
+                raise KmsFailure("InvalidGrantTokenException", "The grant token is not valid.")
+        elif p.get("KeyId") and p.get("GrantId"):
+            key, _ = self._resolve(p["KeyId"])
+            record = store.grants.get(p["GrantId"])
+            if record is None or record.key_id != key.key_id:
+                raise KmsFailure("InvalidGrantIdException", f"Grant ID {p['GrantId']} is not valid.")
+        else:
+            raise KmsFailure("ValidationException", "Specify GrantToken, or KeyId and GrantId.")
+        key = self._key_by_id(record.key_id)
+        if store.enforce_policies:
+            request = self._request("kms:RetireGrant", key, grant_tokens=(record.token,))
+            inputs = authorize.build_inputs(self._view, key.policy, [record.grant])
+            failure = authorize.denial(authorize.decide(inputs, request), request)
+            if failure is not None:
+                raise failure
+        self._dry_run(p)
+        del store.grants[record.grant_id]
+        return {}
+
+    def revoke_grant(self, **params: Any) -> dict[str, Any]:
+        return self._run("RevokeGrant", params, self._revoke_grant)
+
+    def _revoke_grant(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        key, alias = self._resolve(p["KeyId"])
+        self._authorize("kms:RevokeGrant", key, request_alias=alias)
+        record = store.grants.get(p["GrantId"])
+        if record is None or record.key_id != key.key_id:
+            raise KmsFailure("NotFoundException", f"Grant ID {p['GrantId']} not found for key {key.arn}")
+        self._dry_run(p)
+        del store.grants[record.grant_id]
+        return {}
+
+
+def _page(entries: list[dict[str, Any]], name: str, p: Mapping[str, Any]) -> dict[str, Any]:
+    """Limit / Marker pagination (the marker is the index of the next entry, as text)."""
+    start = 0
+    if p.get("Marker"):
+        try:
+            start = int(p["Marker"])
+        except ValueError:
+            raise KmsFailure("InvalidMarkerException", "The marker is not valid.") from None
+    limit = p.get("Limit") or 100
+    chunk = entries[start : start + limit]
+    more = start + limit < len(entries)
+    response: dict[str, Any] = {name: chunk, "Truncated": more}
+    if more:
+        response["NextMarker"] = str(start + limit)
+    return response
+
+
+def _as_policy(value: str | Mapping[str, Any] | Policy, kind: PolicyKind, what: str) -> Policy:
+    if isinstance(value, Policy):
+        return value
+    from kmsguard.load.policy_builder import build_policy
+
+    document = value if isinstance(value, str) else json.dumps(dict(value))
+    policy, diagnostics = build_policy(document, kind, resource=what)
+    if diagnostics or not isinstance(policy, Policy):
+        problem = diagnostics[0].message if diagnostics else "cannot be read"
+        raise ValueError(f"{what}: {problem}")
+    return policy

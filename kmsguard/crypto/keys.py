@@ -1,0 +1,156 @@
+"""KMS keys as kmsguard's engine holds them: metadata, state, policy and material versions.
+
+A ``KmsKey`` is immutable; every operation that changes a key (disable, rotate, schedule deletion,
+put policy) returns a new one. Key material lives only inside ``Secret`` objects, whose ``repr`` and
+``str`` never show it, so a key, a list of keys or a failing test's assertion message can be printed
+safely.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from kmsguard.crypto.specs import KEY_SPECS, KeySpecInfo
+from kmsguard.model import Policy
+
+# KMS API Reference, "EnableKeyRotation", RotationPeriodInDays: "the default value is 365 days".
+DEFAULT_ROTATION_DAYS = 365
+# KMS API Reference, "ScheduleKeyDeletion", PendingWindowInDays: 7-30, default 30.
+DEFAULT_PENDING_WINDOW_DAYS = 30
+MIN_PENDING_WINDOW_DAYS = 7
+MAX_PENDING_WINDOW_DAYS = 30
+
+
+class Secret:
+    """Key material (bytes or a ``cryptography`` private key) that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def reveal(self) -> Any:
+        """The material, for the primitives layer only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(<redacted>)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # pickling would copy the material out; refuse
+        raise TypeError("key material cannot be pickled")
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """One version of a key's material (KMS Developer Guide, "Rotating AWS KMS keys": rotation adds
+    new material and keeps every previous version to decrypt old ciphertexts)."""
+
+    material_id: str  # 64 hex characters, like AWS's KeyMaterialId
+    secret: Secret = field(repr=False)
+    created: datetime
+    rotation_type: str | None = None  # None for the original material; "AUTOMATIC" / "ON_DEMAND"
+
+
+@dataclass(frozen=True)
+class KmsKey:
+    key_id: str
+    arn: str
+    account: str
+    region: str
+    spec: str
+    usage: str
+    created: datetime
+    materials: tuple[KeyMaterial, ...] = field(repr=False)
+    policy_text: str = field(repr=False)
+    policy: Policy = field(repr=False)
+    state: str = "Enabled"
+    description: str = ""
+    origin: str = "AWS_KMS"
+    deletion_date: datetime | None = None
+    pending_window_days: int | None = None
+    rotation_enabled: bool = False
+    rotation_period_days: int | None = None
+    next_rotation: datetime | None = None
+    on_demand_rotation_started: datetime | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    multi_region: bool = False
+
+    @property
+    def info(self) -> KeySpecInfo:
+        return KEY_SPECS[self.spec]
+
+    @property
+    def current_material(self) -> KeyMaterial:
+        return self.materials[-1]
+
+    def material(self, material_id: str) -> KeyMaterial | None:
+        for material in self.materials:
+            if material.material_id == material_id:
+                return material
+        return None
+
+    def with_changes(self, **changes: Any) -> KmsKey:
+        return replace(self, **changes)
+
+
+def default_key_policy(account: str, partition: str = "aws") -> str:
+    """The default key policy KMS attaches when CreateKey has no Policy (KMS Developer Guide, "Default
+    key policy": the statement "Allows access to the AWS account and enables IAM policies", with
+    Id "key-default-1" and Sid "Enable IAM User Permissions")."""
+    document = {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    return json.dumps(document, indent=2)
+
+
+def key_metadata(key: KmsKey) -> dict[str, Any]:
+    """The ``KeyMetadata`` structure of DescribeKey / CreateKey (botocore shape ``KeyMetadata``)."""
+    info = key.info
+    metadata: dict[str, Any] = {
+        "AWSAccountId": key.account,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": key.created,
+        "Enabled": key.state == "Enabled",
+        "Description": key.description,
+        "KeyUsage": key.usage,
+        "KeyState": key.state,
+        "Origin": key.origin,
+        "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": key.spec,
+        "KeySpec": key.spec,
+        "MultiRegion": key.multi_region,
+        **info.algorithms_for(key.usage),
+    }
+    if key.deletion_date is not None:
+        metadata["DeletionDate"] = key.deletion_date
+    if key.pending_window_days is not None:
+        metadata["PendingDeletionWindowInDays"] = key.pending_window_days
+    if info.family == "AES":
+        # Only symmetric encryption keys report their current material (API Reference, "KeyMetadata",
+        # CurrentKeyMaterialId).
+        metadata["CurrentKeyMaterialId"] = key.current_material.material_id
+    return metadata
+
+
+def rotation_due(key: KmsKey, now: datetime) -> bool:
+    return key.rotation_enabled and key.next_rotation is not None and key.next_rotation <= now
+
+
+def next_rotation_after(moment: datetime, period_days: int) -> datetime:
+    return moment + timedelta(days=period_days)
