@@ -1,5 +1,8 @@
-"""The simulator's decision for one key policy (and, when given, the caller's identity policies)
-compiled to z3 over a symbolic request.
+"""The simulator's decision for one key compiled to z3 over a symbolic request: the key policy and
+everything else ``evaluate.decide`` takes -- the caller's identity policies (or "unknown, may
+allow"), the key's grants (``encode_grants``), SCPs of the caller's account, RCPs of the key's
+account (not for AWS managed keys), the caller's permissions boundary and session policy, and
+kms:RetireGrant, which the grants decide.
 
 The semantics are those of ``kmsguard.authz`` (``evaluate.decide``, ``conditions``, ``principals``),
 encoded rule by rule; each rule below names the simulator function it mirrors. Only the *parsing*
@@ -17,9 +20,10 @@ The symbolic request:
   ``conditions.caller_context`` derives it;
 * the action (an index into the KMS actions on a key; names and patterns lower-cased) and the
   resource (the key's ARN);
-* each other context key a policy mentions: present or absent, and its value -- a string, a bounded
-  list of strings (multivalued keys), a number (Numeric / Date keys) or an IPv4 address as a 32-bit
-  vector (IP keys).
+* each other context key a policy or grant mentions: present or absent, and its value -- a string,
+  a bounded list of strings (multivalued keys), a number (Numeric / Date keys) or an IPv4 address as
+  a 32-bit vector (IP keys); whether the encryption context has a key none of them names (for
+  EncryptionContextEquals); which grant tokens the request carries.
 
 What is not encoded exactly -- IaC unknowns, IPv6 ranges, binary values, an operator applied to a key
 of another type, policy variables inside ARN or Bool values -- becomes a fresh Boolean *opaque
@@ -42,7 +46,8 @@ import z3
 
 from kmsguard.authz import conditions as _cond
 from kmsguard.authz import kms_actions
-from kmsguard.authz.types import Caller, ContextValue, PrincipalKind, Request
+from kmsguard.authz.types import AuthzInputs, Caller, ContextValue, PrincipalKind, Request
+from kmsguard.model import Grant
 from kmsguard.model.policy import Condition, Policy, Principal, PrincipalType, Statement
 from kmsguard.model.values import ResourceRef, Template, Unknown, refs_of
 
@@ -53,6 +58,8 @@ SCALE = 10**6
 NAME_CHARS = "+=,.@_-"  # besides letters and digits, in IAM user / role / session names
 # The free atom "an identity policy of the caller's account allows" (when they are not given).
 IDENTITY_ALLOWS = "identity policy allows"
+EC_PREFIX = "kms:encryptioncontext:"
+SERVICE_ROLE_PATH = "aws-service-role/"
 
 
 class Kind(IntEnum):
@@ -73,6 +80,8 @@ class Kind(IntEnum):
 
 IAM_KINDS = (Kind.USER, Kind.ROLE, Kind.ASSUMED_ROLE, Kind.FEDERATED_USER)
 ACCOUNT_KINDS = (Kind.ROOT, *IAM_KINDS)
+# The callers a session policy limits (``evaluate._SESSION_KINDS``: a role caller stands for a session).
+SESSION_KINDS = (Kind.ROLE, Kind.ASSUMED_ROLE, Kind.FEDERATED_USER)
 
 
 class Match(IntEnum):
@@ -147,6 +156,15 @@ def _and(items: Iterable[z3.BoolRef | bool]) -> z3.BoolRef:
     return items[0] if len(items) == 1 else z3.And(*items)
 
 
+def _not(item: z3.BoolRef) -> z3.BoolRef:
+    if item is TRUE:
+        return FALSE
+    if item is FALSE:
+        return TRUE
+    return z3.Not(item)
+
+
+@lru_cache(maxsize=1024)
 def _ci_regex(text: str) -> z3.ReRef:
     """Case-insensitive literal: StringEqualsIgnoreCase compares lower-cased texts."""
     parts: list[z3.ReRef] = []
@@ -245,6 +263,9 @@ class Encoding:
     values: list[z3.BoolRef]
     sent: list[z3.BoolRef]
     opaque: list[tuple[z3.BoolRef, tuple[str, ...]]]
+    # Named parts of the decision ("identity", "grant", "key policy direct", "scp"...), for questions
+    # that ask how access comes about.
+    facts: dict[str, z3.BoolRef] = field(default_factory=dict)
 
     def domain(self) -> list[z3.BoolRef]:
         return [*self.request.domain(), *self.values]
@@ -290,6 +311,12 @@ class SymbolicRequest:
         self.resource = _s(key_arn)
         self.keys: dict[str, KeyVar] = {}
         self.list_bounds: dict[str, int] = {}
+        # Grant tokens the request carries, one Boolean per token a grant names (kms:RetireGrant
+        # considers the grants whose tokens it carries: ``evaluate._decide_retire``).
+        self.tokens: dict[str, z3.BoolRef] = {}
+        # "The request's encryption context has a key none of ``keys`` names" (grant constraints
+        # with EncryptionContextEquals need the whole context); set by ``other_context_keys``.
+        self.ec_other: z3.BoolRef | None = None
         p = self.partition
         iam = "arn:" + p + ":iam::"
         self.root_arn = _concat([_s(iam), self.account, _s(":root")])
@@ -373,6 +400,15 @@ class SymbolicRequest:
     def has_account(self) -> bool:
         return self.kind in ACCOUNT_KINDS
 
+    @property
+    def service_linked(self) -> z3.BoolRef:
+        """The caller is a service-linked role or a session of one: its path starts with
+        ``aws-service-role/`` (``principals.is_service_linked_role``; IAM User Guide, "Create a
+        service-linked role")."""
+        if self.kind not in (Kind.ROLE, Kind.ASSUMED_ROLE):
+            return FALSE
+        return z3.PrefixOf(_s(SERVICE_ROLE_PATH), self.path)
+
     def domain(self) -> list[z3.BoolRef]:
         """Well-formed callers and actions: what ``parse_caller`` accepts and AWS can send. Only
         the variables the formulas use are constrained; the others get well-formed values in the
@@ -416,6 +452,9 @@ class SymbolicRequest:
         found = self.keys.get(name)
         if found is not None:
             return found
+        if self.ec_other is not None and name.startswith(EC_PREFIX):
+            # ``ec_other`` stands for the encryption context keys not named when it was made.
+            raise RuntimeError(f"{name}: an encryption context key added after other_context_keys()")
         kind = self.kind
         anonymous = kind is Kind.ANONYMOUS
         service = kind is Kind.SERVICE
@@ -476,6 +515,24 @@ class SymbolicRequest:
             )
         return KeyVar(name, "str", present, value=z3.String(f"val[{name}]"))
 
+    def token(self, text: str) -> z3.BoolRef:
+        """Whether the request carries grant token ``text``."""
+        found = self.tokens.get(text)
+        if found is None:
+            found = self.tokens[text] = z3.Bool(f"token[{text}]")
+        return found
+
+    def context_keys(self) -> list[str]:
+        """The (lower-cased) encryption context keys the encoding names, without the prefix."""
+        return [name[len(EC_PREFIX) :] for name in self.keys if name.startswith(EC_PREFIX)]
+
+    def other_context_keys(self) -> z3.BoolRef:
+        """ "The request's encryption context has a key that no ``kms:EncryptionContext:<k>``
+        variable names": made once, after every key the encoding reads is known."""
+        if self.ec_other is None:
+            self.ec_other = z3.Bool(f"has[{EC_PREFIX}<other>]")
+        return self.ec_other
+
     def key_constraints(self) -> list[z3.BoolRef]:
         """Well-formed values of the free keys (list lengths, numbers on the 1/SCALE grid)."""
         out: list[z3.BoolRef] = []
@@ -504,6 +561,8 @@ class SymbolicRequest:
             ):
                 if self.kind in (Kind.SERVICE, Kind.ANONYMOUS):
                     out.append(z3.Not(var.present))
+        if self.ec_other is not None:
+            out.append(z3.Implies(self.ec_other, self.action_is(lambda info: info.sends(EC_PREFIX + "x"))))
         return out
 
 
@@ -520,76 +579,13 @@ class _Counter:
         return atom
 
 
-class _PolicyEncoder:
-    """One policy's statements as formulas (``evaluate._evaluate_policy``)."""
+class PrincipalEncoder:
+    """How a Principal entry names the symbolic caller (``principals.match_principal``,
+    ``not_principal_excludes``); key policies, RCPs, grantees and retiring principals use it."""
 
-    def __init__(self, req: SymbolicRequest, opaque: _Counter, policy: Policy, source: str) -> None:
+    def __init__(self, req: SymbolicRequest, opaque: _Counter) -> None:
         self.req = req
         self.opaque = opaque
-        self.policy = policy
-        self.source = source
-        # IAM User Guide, "Variables and tags": variables only with Version 2012-10-17
-        # (``evaluate._compiled``: any version but 2008-10-17 and a missing one).
-        self.variables = policy.version != "2008-10-17" and policy.version is not None
-
-    # -- Action / Resource elements (evaluate._Pattern, _match_element_uncached) -------------------
-
-    def element(self, values: Any, negated: bool, subject: z3.SeqRef, *, is_action: bool) -> z3.BoolRef:
-        if isinstance(values, Unknown):
-            return self.opaque.atom(refs_of(values), f"{self.source} element")
-        hits: list[z3.BoolRef] = []
-        for value in values or ():
-            hits.append(self.pattern(value, subject, is_action=is_action))
-        hit = _or(hits)
-        return z3.Not(hit) if negated else hit
-
-    def pattern(self, value: Any, subject: Any, *, is_action: bool) -> z3.BoolRef:
-        if is_action:
-            return self.action_pattern(value)
-        if isinstance(value, str):
-            if value == "*":
-                return TRUE
-            if self.variables and "${" in value:
-                return self.opaque.atom((f"policy variable in {value}",), "resource variable")
-            if "*" in value or "?" in value:
-                return self.arn_like(_cond._tokenize(value, True, False), subject)
-            return subject == _s(value)
-        could: z3.BoolRef = TRUE
-        if isinstance(value, Template):
-            could = z3.InRe(subject, _wild_regex(_template_tokens(value, lower=False)))
-        return _and([could, self.opaque.atom(refs_of(value), "symbolic element")])
-
-    def action_pattern(self, value: Any) -> z3.BoolRef:
-        """Action names are case-insensitive: actions and patterns are lower-cased; which actions a
-        pattern covers, z3 decides on the ground names (``_covered``)."""
-        names = self.req.action_names
-        if isinstance(value, str):
-            if value == "*":
-                return TRUE
-            text = value.lower()
-            if "*" in text or "?" in text:
-                return self.req.action_in(_covered(names, tuple(_cond._tokenize(text, True, False))))
-            return self.req.action_in(i for i, name in enumerate(names) if name == text)
-        could: z3.BoolRef = TRUE
-        if isinstance(value, Template):
-            could = self.req.action_in(_covered(names, _template_tokens(value, lower=True)))
-        return _and([could, self.opaque.atom(refs_of(value), "symbolic action")])
-
-    def arn_like(self, tokens: Sequence[Any], subject: z3.SeqRef) -> z3.BoolRef:
-        """``conditions._arn_match``: six colon-separated components, each matched on its own (a
-        wildcard never crosses a colon in the first five; the sixth keeps its colons)."""
-        segments = _cond.split_arn_pattern(tokens)
-        if segments is None:
-            return FALSE
-        parts: list[z3.ReRef] = []
-        for index, segment in enumerate(segments):
-            if index:
-                parts.append(z3.Re(":"))
-            if index < 5:
-                parts.append(_wild_regex(segment, z3.Star(NOT_COLON), NOT_COLON))
-            else:
-                parts.append(_wild_regex(segment))
-        return z3.InRe(subject, _re_concat(parts))
 
     # -- principals (principals.match_principal, not_principal_excludes) ---------------------------
 
@@ -679,6 +675,88 @@ class _PolicyEncoder:
             return _or([excluded, self.opaque.atom(refs, "NotPrincipal")])
         return excluded
 
+
+class _PolicyEncoder(PrincipalEncoder):
+    """One policy's statements as formulas (``evaluate._evaluate_policy``). ``boundary_attached``:
+    the caller has a permissions boundary, which makes a Deny with NotPrincipal name every IAM
+    caller (``evaluate._principal_match``)."""
+
+    def __init__(
+        self,
+        req: SymbolicRequest,
+        opaque: _Counter,
+        policy: Policy,
+        source: str,
+        *,
+        boundary_attached: bool = False,
+    ) -> None:
+        super().__init__(req, opaque)
+        self.policy = policy
+        self.source = source
+        self.boundary_attached = boundary_attached
+        # IAM User Guide, "Variables and tags": variables only with Version 2012-10-17
+        # (``evaluate._compiled``: any version but 2008-10-17 and a missing one).
+        self.variables = policy.version != "2008-10-17" and policy.version is not None
+
+    # -- Action / Resource elements (evaluate._Pattern, _match_element_uncached) -------------------
+
+    def element(self, values: Any, negated: bool, subject: z3.SeqRef, *, is_action: bool) -> z3.BoolRef:
+        if isinstance(values, Unknown):
+            return self.opaque.atom(refs_of(values), f"{self.source} element")
+        hits: list[z3.BoolRef] = []
+        for value in values or ():
+            hits.append(self.pattern(value, subject, is_action=is_action))
+        hit = _or(hits)
+        return z3.Not(hit) if negated else hit
+
+    def pattern(self, value: Any, subject: Any, *, is_action: bool) -> z3.BoolRef:
+        if is_action:
+            return self.action_pattern(value)
+        if isinstance(value, str):
+            if value == "*":
+                return TRUE
+            if self.variables and "${" in value:
+                return self.opaque.atom((f"policy variable in {value}",), "resource variable")
+            if "*" in value or "?" in value:
+                return self.arn_like(_cond._tokenize(value, True, False), subject)
+            return subject == _s(value)
+        could: z3.BoolRef = TRUE
+        if isinstance(value, Template):
+            could = z3.InRe(subject, _wild_regex(_template_tokens(value, lower=False)))
+        return _and([could, self.opaque.atom(refs_of(value), "symbolic element")])
+
+    def action_pattern(self, value: Any) -> z3.BoolRef:
+        """Action names are case-insensitive: actions and patterns are lower-cased; which actions a
+        pattern covers, z3 decides on the ground names (``_covered``)."""
+        names = self.req.action_names
+        if isinstance(value, str):
+            if value == "*":
+                return TRUE
+            text = value.lower()
+            if "*" in text or "?" in text:
+                return self.req.action_in(_covered(names, tuple(_cond._tokenize(text, True, False))))
+            return self.req.action_in(i for i, name in enumerate(names) if name == text)
+        could: z3.BoolRef = TRUE
+        if isinstance(value, Template):
+            could = self.req.action_in(_covered(names, _template_tokens(value, lower=True)))
+        return _and([could, self.opaque.atom(refs_of(value), "symbolic action")])
+
+    def arn_like(self, tokens: Sequence[Any], subject: z3.SeqRef) -> z3.BoolRef:
+        """``conditions._arn_match``: six colon-separated components, each matched on its own (a
+        wildcard never crosses a colon in the first five; the sixth keeps its colons)."""
+        segments = _cond.split_arn_pattern(tokens)
+        if segments is None:
+            return FALSE
+        parts: list[z3.ReRef] = []
+        for index, segment in enumerate(segments):
+            if index:
+                parts.append(z3.Re(":"))
+            if index < 5:
+                parts.append(_wild_regex(segment, z3.Star(NOT_COLON), NOT_COLON))
+            else:
+                parts.append(_wild_regex(segment))
+        return z3.InRe(subject, _re_concat(parts))
+
     def statement_principal(self, stmt: Statement) -> dict[Match, z3.BoolRef]:
         """``evaluate._principal_match``: the ways the statement names the caller."""
         if stmt.principals is not None:
@@ -690,6 +768,11 @@ class _PolicyEncoder:
                     ways.setdefault(way, []).append(formula)
             return {way: _or(formulas) for way, formulas in ways.items()}
         if stmt.not_principals is not None:
+            # IAM User Guide, "Permissions boundaries for IAM entities": "The NotPrincipal element
+            # with a Deny effect will always deny any IAM principal that has a permissions boundary
+            # policy attached, regardless of the values specified in the NotPrincipal element."
+            if self.boundary_attached and stmt.effect == "Deny" and self.req.is_iam:
+                return {Match.WILDCARD: TRUE}
             if isinstance(stmt.not_principals, Unknown):
                 return {Match.WILDCARD: self.opaque.atom(refs_of(stmt.not_principals), "NotPrincipal")}
             return {Match.WILDCARD: z3.Not(self.not_principal_excludes(stmt.not_principals))}
@@ -980,11 +1063,13 @@ def _fraction_text(value: Fraction) -> str:
 # -- the decision -----------------------------------------------------------------------------------
 
 
-def key_actions() -> tuple[kms_actions.ActionInfo, ...]:
-    """The actions authorized on a key by its key policy: not those on no key (CreateKey...), nor
-    RetireGrant, which the grant decides (``evaluate._decide_retire``)."""
+def key_actions(*, with_retire_grant: bool = False) -> tuple[kms_actions.ActionInfo, ...]:
+    """The actions authorized on a key by its key policy: not those on no key (CreateKey...), nor,
+    unless asked for, RetireGrant, which the grant decides (``evaluate._decide_retire``)."""
     return tuple(
-        info for info in kms_actions.all_actions() if info.resource_types and info.name != "RetireGrant"
+        info
+        for info in kms_actions.all_actions()
+        if info.resource_types and (with_retire_grant or info.name != "RetireGrant")
     )
 
 
@@ -1005,7 +1090,7 @@ def _list_bounds(policies: Iterable[Policy]) -> dict[str, int]:
 
 
 def encode(
-    key_policy: Policy,
+    key_policy: Policy | None,
     key_arn: str,
     key_account: str,
     kind: Kind,
@@ -1013,19 +1098,59 @@ def encode(
     identity_policies: Sequence[Policy] | None = None,
     actions: Sequence[kms_actions.ActionInfo] | None = None,
     list_bounds: dict[str, int] | None = None,
+    grants: Sequence[Grant] = (),
+    scps: Sequence[Sequence[Policy]] = (),
+    rcps: Sequence[Sequence[Policy]] = (),
+    permission_boundary: Policy | None = None,
+    session_policy: Policy | None = None,
+    key_manager: str = "CUSTOMER",
+    scp_account: str | None = None,
+    new_grant: Grant | None = None,
 ) -> Encoding:
-    """The decision of ``evaluate.decide`` for one key with no grants, SCPs, RCPs, boundary or
-    session policy, over a symbolic request of a caller of ``kind`` on the key.
+    """The decision of ``evaluate.decide`` for one key over a symbolic request of a caller of
+    ``kind`` on the key, with the inputs ``AuthzInputs`` carries:
 
-    ``identity_policies``: the caller's identity policies; None when they are not known (an
-    external caller's own account controls them), which makes "an identity policy allows" free."""
+    - ``identity_policies``: the caller's identity policies; None when they are not known (an
+      external caller's own account controls them), which makes "an identity policy allows" free;
+    - ``grants``: the key's grants; ``rcps``: the RCP levels of the key's account (not applied to an
+      AWS managed key, ``key_manager="AWS"``);
+    - ``scps``: the SCP levels of the caller's account -- of every caller the encoding considers, or,
+      with ``scp_account``, of callers of that account only (other accounts' SCPs are then not known
+      and not applied: they could only take access away);
+    - ``permission_boundary`` / ``session_policy``: the caller's, applied to the callers the
+      simulator applies them to (IAM principals; role and federated sessions).
+
+    With ``actions`` including ``kms:RetireGrant``, that action is decided as ``_decide_retire``
+    does (``key_actions(with_retire_grant=True)``). ``new_grant``: for CreateGrant, the grant being
+    created (``decide_create_grant``). ``key_policy`` None: not known (its facts are opaque)."""
+    from kmsguard.prove import encode_grants  # it builds on this module's helpers
+
     req = SymbolicRequest(kind, key_arn, key_account, actions if actions is not None else key_actions())
-    policies = (key_policy, *(identity_policies or ()))
+    boundary = permission_boundary if kind in IAM_KINDS else None
+    session = session_policy if kind in SESSION_KINDS else None
+    scp_levels = [tuple(level) for level in scps] if kind in ACCOUNT_KINDS else []
+    rcp_levels = [tuple(level) for level in rcps] if key_manager != "AWS" else []
+    policies = [p for p in (key_policy, *(identity_policies or ())) if p is not None]
+    policies.extend(p for p in (boundary, session) if p is not None)
+    policies.extend(p for level in (*scp_levels, *rcp_levels) for p in level)
     req.list_bounds.update(_list_bounds(policies))
     for name, bound in (list_bounds or {}).items():
         req.list_bounds[name.lower()] = max(bound, req.list_bounds.get(name.lower(), 1))
     opaque = _Counter()
-    kp_deny, _, ways = _PolicyEncoder(req, opaque, key_policy, "key policy").statements(True)
+    facts: dict[str, z3.BoolRef] = {}
+
+    def policy_facts(policy: Policy, source: str, with_principal: bool = False) -> tuple[z3.BoolRef, ...]:
+        encoder = _PolicyEncoder(req, opaque, policy, source, boundary_attached=boundary is not None)
+        return encoder.statements(with_principal)[:2]
+
+    if key_policy is None:
+        # The simulator's "policy not known": every fact of the key policy may be either.
+        kp_deny = opaque.atom(("key policy",), "key policy deny")
+        ways = {way: opaque.atom(("key policy",), f"key policy {way.name}") for way in Match}
+    else:
+        kp_deny, _, ways = _PolicyEncoder(
+            req, opaque, key_policy, "key policy", boundary_attached=boundary is not None
+        ).statements(True)
     id_deny: z3.BoolRef = FALSE
     identity: z3.BoolRef = FALSE
     if kind in IAM_KINDS:
@@ -1033,41 +1158,274 @@ def encode(
         if identity_policies is None:
             identity = z3.Bool(IDENTITY_ALLOWS)
         else:
-            denies, allows = [], []
-            for number, policy in enumerate(identity_policies, 1):
-                encoder = _PolicyEncoder(req, opaque, policy, f"identity policy #{number}")
-                d, a, _ = encoder.statements(False)
-                denies.append(d)
-                allows.append(a)
-            id_deny, identity = _or(denies), _or(allows)
-    deny = _or([kp_deny, id_deny])
+            pairs = [policy_facts(p, f"identity policy #{n}") for n, p in enumerate(identity_policies, 1)]
+            id_deny, identity = _or(d for d, _ in pairs), _or(a for _, a in pairs)
+    # Boundary and session policy limit what identity policies and role / "*" key policy statements
+    # allow; their explicit denies count like any other (IAM User Guide, "Policy evaluation logic").
+    within: list[z3.BoolRef] = []
+    limit_denies: list[z3.BoolRef] = []
+    for policy, source in ((boundary, "permissions boundary"), (session, "session policy")):
+        if policy is not None:
+            d, a = policy_facts(policy, source)
+            limit_denies.append(d)
+            within.append(a)
+            facts[source] = a
+    inside = _and(within)
+    # SCPs: IAM principals and root users, not service-linked roles; RCPs: every caller of a customer
+    # managed key, not service-linked roles (evaluate._decide, with its sources).
+    not_service_linked = _not(req.service_linked)
+    scp_ok, scp_deny, scp_applies = TRUE, FALSE, FALSE
+    if scp_levels:
+        scp_applies = _and(
+            [not_service_linked, TRUE if scp_account is None else req.account == _s(scp_account)]
+        )
+        scp_allow, scp_deny_any = _levels(req, opaque, scp_levels, "SCP", with_principal=False)
+        scp_ok, scp_deny = _or([_not(scp_applies), scp_allow]), _and([scp_applies, scp_deny_any])
+        facts["scp"] = scp_allow
+    rcp_ok, rcp_deny = TRUE, FALSE
+    if rcp_levels:
+        rcp_allow, rcp_deny_any = _levels(req, opaque, rcp_levels, "RCP", with_principal=True)
+        rcp_ok, rcp_deny = _or([req.service_linked, rcp_allow]), _and([not_service_linked, rcp_deny_any])
+        facts["rcp"] = rcp_allow
+    principals = PrincipalEncoder(req, opaque)
+    encode_grants.register_grant_keys(principals, grants)
+    grant = encode_grants.grant_facts(principals, grants, new_grant)
+
+    # Operations on no key, and the alias half of alias operations: IAM policies alone
+    # (evaluate._decide, iam_only).
+    alias = ":alias/" in key_arn
+    iam_only = req.action_is(
+        lambda info: not info.resource_types or (alias and "alias" in info.resource_types)
+    )
+    # kms:RetireGrant counts the key policy's denies without the boundary rule for NotPrincipal.
+    retire_kp_deny = FALSE
+    if key_policy is not None:
+        retire_kp_deny = kp_deny
+        if boundary is not None:
+            retire_kp_deny = _PolicyEncoder(req, opaque, key_policy, "key policy").statements(True)[0]
+    kp_deny = _and([_not(iam_only), kp_deny])
+    deny = _or([kp_deny, id_deny, *limit_denies, scp_deny, rcp_deny])
     other_account = _and([req.has_account, req.account != _s(key_account)])
     # KMS API Reference, "Cross-account use: No": the allows are not effective (evaluate._decide).
-    blocked = _and([other_account, z3.Not(req.action_is(lambda info: info.cross_account))])
+    blocked = _and([other_account, _not(req.action_is(lambda info: info.cross_account))])
     # KMS accepts no unsigned request (MissingAuthenticationToken); a key id naming another
     # account's key is not found (the resource here is always the key's ARN).
     error = _or([kind is Kind.ANONYMOUS, _and([other_account, not key_arn.startswith("arn:")])])
-    direct, role, wild, account = (
-        ways[Match.DIRECT],
-        ways[Match.ROLE],
-        ways[Match.WILDCARD],
-        ways[Match.ACCOUNT],
+    by_policies = _granted(kind, ways, identity, inside, other_account, iam_only)
+    allowed = _and(
+        [
+            _not(deny),
+            scp_ok,
+            rcp_ok,
+            _not(blocked),
+            _or([grant.direct, _and([grant.via_account, identity, inside]), by_policies]),
+        ]
     )
-    kp_any = _or([direct, role, wild, account])
-    # evaluate._combine without grants, SCPs, RCPs, boundaries and session policies.
-    if kind is Kind.SERVICE:
-        granted = _or([direct, wild])
-    elif kind is Kind.ANONYMOUS:
-        granted = wild
-    elif kind is Kind.ROOT:
-        granted = kp_any
-    else:
-        granted = z3.If(
-            other_account, _and([kp_any, identity]), _or([direct, role, wild, _and([account, identity])])
+    facts.update(
+        {
+            "key policy deny": kp_deny,
+            "identity": identity,
+            "grant": grant.direct,
+            "grant via account": grant.via_account,
+            "blocked": blocked,
+            **{f"key policy {way.name.lower()}": formula for way, formula in ways.items()},
+        }
+    )
+    retire = req.action_is(lambda info: info.name == "RetireGrant")
+    if retire is not FALSE:
+        allowed, deny = _with_retire(
+            req,
+            opaque,
+            retire,
+            (allowed, deny),
+            retire_kp_deny,
+            (id_deny, identity),
+            (scp_ok, scp_deny),
+            grants,
         )
-    allowed = _and([z3.Not(error), z3.Not(deny), z3.Not(blocked), granted])
-    explicit_deny = _and([z3.Not(error), deny])
-    return Encoding(req, allowed, explicit_deny, error, req.key_constraints(), req.sent_keys(), opaque.opaque)
+    return Encoding(
+        req,
+        _and([_not(error), allowed]),
+        _and([_not(error), deny]),
+        error,
+        req.key_constraints(),
+        req.sent_keys(),
+        opaque.opaque,
+        facts,
+    )
+
+
+def encode_inputs(
+    inputs: AuthzInputs,
+    key_arn: str,
+    key_account: str,
+    kind: Kind,
+    *,
+    identity_known: bool = True,
+    actions: Sequence[kms_actions.ActionInfo] | None = None,
+    list_bounds: dict[str, int] | None = None,
+    scp_account: str | None = None,
+    new_grant: Grant | None = None,
+) -> Encoding:
+    """``encode`` with what ``AuthzInputs`` carries (the simulator's inputs for the same key).
+    ``identity_known=False``: the caller's identity policies are not known (free), whatever
+    ``inputs.identity_policies`` holds."""
+    return encode(
+        inputs.key_policy,
+        key_arn,
+        key_account,
+        kind,
+        identity_policies=inputs.identity_policies if identity_known else None,
+        actions=actions,
+        list_bounds=list_bounds,
+        grants=inputs.grants,
+        scps=inputs.scps,
+        rcps=inputs.rcps,
+        permission_boundary=inputs.permission_boundary,
+        session_policy=inputs.session_policy,
+        key_manager=inputs.key_manager,
+        scp_account=scp_account,
+        new_grant=new_grant,
+    )
+
+
+def encode_for_question(
+    key_policy: Policy,
+    key_arn: str,
+    key_account: str,
+    kind: Kind,
+    actions: Sequence[kms_actions.ActionInfo],
+    inputs: AuthzInputs | None,
+) -> Encoding:
+    """The encoding a question about every caller of a kind uses (``questions``). ``inputs``
+    (optional) adds what belongs to the key: its grants, its account's RCPs and ``key_manager``;
+    and the SCPs, which are the caller's account's, for callers of the key's account only. Identity
+    policies, boundaries and session policies are each caller's own: identity policies stay free
+    ("may allow"), and boundaries and session policies are left out (they could only take access
+    away, so every "no" stays true). ``inputs.key_policy`` is not used: ``key_policy`` is."""
+    if inputs is None:
+        return encode(key_policy, key_arn, key_account, kind, actions=actions)
+    return encode(
+        key_policy,
+        key_arn,
+        key_account,
+        kind,
+        actions=actions,
+        grants=inputs.grants,
+        scps=inputs.scps,
+        scp_account=key_account,
+        rcps=inputs.rcps,
+        key_manager=inputs.key_manager,
+    )
+
+
+def witness_inputs(
+    key_policy: Policy,
+    identity_policies: Sequence[Policy],
+    request: Request,
+    inputs: AuthzInputs | None,
+) -> AuthzInputs:
+    """What the simulator is given to re-check a witness of ``encode_for_question``: the same
+    grants, RCPs and key manager, and the SCPs when the caller is of the key's account."""
+    if inputs is None:
+        return AuthzInputs(key_policy=key_policy, identity_policies=tuple(identity_policies))
+    same_account = request.caller.account == request.resource_account
+    return AuthzInputs(
+        key_policy=key_policy,
+        identity_policies=tuple(identity_policies),
+        grants=inputs.grants,
+        scps=inputs.scps if same_account else (),
+        rcps=inputs.rcps,
+        key_manager=inputs.key_manager,
+    )
+
+
+def _levels(
+    req: SymbolicRequest,
+    opaque: _Counter,
+    levels: Sequence[Sequence[Policy]],
+    label: str,
+    *,
+    with_principal: bool,
+) -> tuple[z3.BoolRef, z3.BoolRef]:
+    """SCPs or RCPs (``evaluate._evaluate_levels``): (every level allows, some policy denies). An
+    RCP's Principal element is matched like a key policy's."""
+    allows: list[z3.BoolRef] = []
+    denies: list[z3.BoolRef] = []
+    for number, level in enumerate(levels, 1):
+        level_allows = []
+        for index, policy in enumerate(level, 1):
+            encoder = _PolicyEncoder(req, opaque, policy, f"{label} level {number} #{index}")
+            d, a, _ = encoder.statements(with_principal)
+            denies.append(d)
+            level_allows.append(a)
+        allows.append(_or(level_allows))
+    return _and(allows), _or(denies)
+
+
+def _granted(
+    kind: Kind,
+    ways: dict[Match, z3.BoolRef],
+    identity: z3.BoolRef,
+    inside: z3.BoolRef,
+    other_account: z3.BoolRef,
+    iam_only: z3.BoolRef,
+) -> z3.BoolRef:
+    """``evaluate._combine`` after denies, SCPs, RCPs, blocked operations and grants: what the key
+    policy and the identity policies allow (``inside``: within the boundary and session policy)."""
+    direct, role, wild, account = (ways[m] for m in (Match.DIRECT, Match.ROLE, Match.WILDCARD, Match.ACCOUNT))
+    kp_any = _or([direct, role, wild, account])
+    if kind is Kind.SERVICE:
+        by_key_policy, alone = _or([direct, wild]), FALSE
+    elif kind is Kind.ANONYMOUS:
+        by_key_policy, alone = wild, FALSE
+    elif kind is Kind.ROOT:
+        # No key policy applies (CreateKey...): the root user has full access in its account.
+        by_key_policy, alone = kp_any, TRUE
+    else:
+        # A statement naming a user or session ARN allows even outside the boundary and session
+        # policy; a role ARN or "*" only within them; the account delegates to IAM.
+        same = _or(
+            [
+                direct if kind is not Kind.ROLE else FALSE,
+                _and([_or([direct, role, wild]), inside]),
+                _and([account, identity, inside]),
+            ]
+        )
+        cross = _and([kp_any, identity, inside])
+        by_key_policy = _or([_and([other_account, cross]), _and([_not(other_account), same])])
+        alone = _and([identity, inside])
+    return _or([_and([iam_only, alone]), _and([_not(iam_only), by_key_policy])])
+
+
+def _with_retire(
+    req: SymbolicRequest,
+    opaque: _Counter,
+    retire: z3.BoolRef,
+    decided: tuple[z3.BoolRef, z3.BoolRef],
+    kp_deny: z3.BoolRef,
+    identity_facts: tuple[z3.BoolRef, z3.BoolRef],
+    scp_facts: tuple[z3.BoolRef, z3.BoolRef],
+    grants: Sequence[Grant],
+) -> tuple[z3.BoolRef, z3.BoolRef]:
+    """(allowed, deny) with kms:RetireGrant decided by ``evaluate._decide_retire``: the grant decides
+    (no key policy allow needed), explicit denies of the key policy (no boundary rule), identity
+    policies and SCPs count; boundaries, session policies and RCPs do not, nor the cross-account
+    rule."""
+    from kmsguard.prove import encode_grants
+
+    allowed, deny = decided
+    id_deny, identity = identity_facts
+    scp_ok, scp_deny = scp_facts
+    retire_deny = _or([kp_deny, id_deny, scp_deny])
+    principals = PrincipalEncoder(req, opaque)
+    retire_allowed = _and(
+        [_not(retire_deny), scp_ok, encode_grants.retire_allows(principals, grants, identity)]
+    )
+    return (
+        _or([_and([retire, retire_allowed]), _and([_not(retire), allowed])]),
+        _or([_and([retire, retire_deny]), _and([_not(retire), deny])]),
+    )
 
 
 # -- concrete requests and witnesses ------------------------------------------------------------
@@ -1124,6 +1482,11 @@ def fix_request(req: SymbolicRequest, request: Request) -> list[z3.BoolRef]:
             continue
         out.append(var.present)
         out.extend(_fix_value(var, found))
+    if req.ec_other is not None:
+        other = any(name.startswith(EC_PREFIX) and name not in req.keys for name in context)
+        out.append(req.ec_other if other else z3.Not(req.ec_other))
+    for token, carried in req.tokens.items():
+        out.append(carried if token in request.grant_tokens else z3.Not(carried))
     return out
 
 
@@ -1190,6 +1553,17 @@ def witness_request(req: SymbolicRequest, model: z3.ModelRef) -> tuple[Request, 
         if var.derived or not z3.is_true(model.eval(var.present, model_completion=True)):
             continue
         context[name] = _render(var, model)
+    if req.ec_other is not None and z3.is_true(model.eval(req.ec_other, model_completion=True)):
+        # An encryption context key that no policy or grant names (any will do: none reads it).
+        other = next(
+            f"{EC_PREFIX}other{n}" for n in range(len(req.keys) + 1) if f"{EC_PREFIX}other{n}" not in req.keys
+        )
+        context[other] = "witness"
+    tokens = tuple(
+        token
+        for token, carried in sorted(req.tokens.items())
+        if z3.is_true(model.eval(carried, model_completion=True))
+    )
     case: dict[str, Any] = {
         "action": action,
         "principal": principal,
@@ -1197,6 +1571,8 @@ def witness_request(req: SymbolicRequest, model: z3.ModelRef) -> tuple[Request, 
         "resource_account": req.key_account,
         "context": {k: list(v) if isinstance(v, tuple) else v for k, v in context.items()},
     }
+    if tokens:
+        case["grant_tokens"] = list(tokens)
     if role_arn is not None:
         case["role_arn"] = role_arn
         attributes["role_arn"] = role_arn
@@ -1204,7 +1580,12 @@ def witness_request(req: SymbolicRequest, model: z3.ModelRef) -> tuple[Request, 
         case["userid"] = attributes["userid"]
     caller: Caller = parse_caller(principal, **attributes)
     request = Request(
-        action=action, caller=caller, resource=req.key_arn, resource_account=req.key_account, context=context
+        action=action,
+        caller=caller,
+        resource=req.key_arn,
+        resource_account=req.key_account,
+        context=context,
+        grant_tokens=tokens,
     )
     return request, case
 

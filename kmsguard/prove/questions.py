@@ -1,4 +1,5 @@
-"""Questions about every request on a key: ``public``, ``external``, ``who_can``.
+"""Questions about every request on a key: ``public``, ``external``, ``who_can``, ``lockout``
+(questions about two requests of one caller are in ``control``; about two policies, ``compare``).
 
 Each question is asked once per kind of caller (``encode.Kind``); a "yes" is a satisfying request
 that ``kmsguard.authz.evaluate.decide`` confirms, a "no" is unsat for every kind, and a solver
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import z3
@@ -32,12 +33,26 @@ from kmsguard.prove.encode import (
     Encoding,
     Kind,
     _s,
-    encode,
+    encode_for_question,
     key_actions,
+    witness_inputs,
     witness_request,
 )
+from kmsguard.prove.encode_grants import grant_literals
 
-__all__ = ["ProofResult", "ProverError", "external", "public", "who_can"]
+__all__ = [
+    "DETAILED_CLASSES",
+    "WHO_CAN_CLASSES",
+    "CallerClass",
+    "ProofResult",
+    "ProverError",
+    "external",
+    "lockout",
+    "over_kinds",
+    "public",
+    "summarize",
+    "who_can",
+]
 
 # The time a question may take (all kinds of callers, all candidate witnesses): past it, the answer
 # is "unknown", never "no".
@@ -45,6 +60,8 @@ TIMEOUT_MS = 2000
 # Callers a foreign account can field: its root user, IAM users, role sessions, federated users.
 # (A role ARN as the caller, ``Kind.ROLE``, is the simulator's shorthand for a session of it.)
 FOREIGN_KINDS = (Kind.ROOT, Kind.USER, Kind.ASSUMED_ROLE, Kind.FEDERATED_USER)
+# Every caller that could manage a key: those of any account, and AWS services.
+MANAGING_KINDS = (*FOREIGN_KINDS, Kind.SERVICE)
 # Retries when a witness depends on values the encoding cannot see (opaque atoms): each retry
 # excludes the opaque choices of the last witness.
 MAX_RETRIES = 3
@@ -74,9 +91,13 @@ class ProofResult:
     depends_on: tuple[str, ...]
     explanation: str
     # The witness in the CASE format's ``request`` shape (``kmsguard simulate --case`` reads it).
-    witness_case: dict[str, Any] | None = field(default=None, compare=False)
+    # Questions about two requests of one caller (``admin-usage``) give {"principal", "requests"};
+    # answers summing up several classes of callers (``summarize``) give a list, one entry a class.
+    witness_case: dict[str, Any] | list[dict[str, Any]] | None = field(default=None, compare=False)
     # Whether the witness needs an identity policy of the caller's account allowing the action.
     needs_identity_policy: bool = False
+    # Every request of the witness, when it is more than one (the first is ``witness``).
+    witnesses: tuple[Request, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +118,8 @@ def public(
     key_account: str,
     key_arn: str | None = None,
     timeout_ms: int = TIMEOUT_MS,
+    rlimit: int | None = None,
+    inputs: AuthzInputs | None = None,
 ) -> ProofResult:
     """Can a principal of an account that the key policy does not name -- a stranger -- or an
     anonymous caller perform one of ``actions`` (default: every action on a key)?
@@ -108,7 +131,7 @@ def public(
     allowed: KMS accepts only signed requests (KMS API Reference, "Common Errors",
     MissingAuthenticationToken). Service principals are not asked about here."""
     arn = key_arn or _default_key_arn(key_account)
-    named = _literals(key_policy)
+    named = _literals(key_policy) | grant_literals(inputs.grants if inputs else ())
     accounts = sorted({a for text in named for a in _ACCOUNT_ID.findall(text)} | {key_account})
     orgs = sorted({o for text in named for o in _ORG_ID.findall(text)})
 
@@ -124,7 +147,9 @@ def public(
         return out
 
     subject = "a principal of an account the key policy does not name"
-    return _ask(key_policy, arn, key_account, actions, stranger, subject, timeout_ms)
+    return _ask(
+        key_policy, arn, key_account, actions, stranger, subject, timeout_ms, inputs=inputs, rlimit=rlimit
+    )
 
 
 def external(
@@ -136,6 +161,8 @@ def external(
     key_account: str,
     key_arn: str | None = None,
     timeout_ms: int = TIMEOUT_MS,
+    rlimit: int | None = None,
+    inputs: AuthzInputs | None = None,
 ) -> ProofResult:
     """Can a principal outside the key's account, the ``trusted_accounts`` and (when given) the
     organisation ``org_id`` perform one of ``actions``? A caller is inside the organisation when
@@ -150,7 +177,75 @@ def external(
         return out
 
     subject = "a principal outside the trusted accounts" + (f" and organisation {org_id}" if org_id else "")
-    return _ask(key_policy, arn, key_account, actions, outside, subject, timeout_ms)
+    return _ask(
+        key_policy, arn, key_account, actions, outside, subject, timeout_ms, inputs=inputs, rlimit=rlimit
+    )
+
+
+@dataclass(frozen=True)
+class CallerClass:
+    """A class of callers a question is asked about: the kinds of caller it takes and what else
+    holds of them (``constrain`` gives z3 constraints over an encoding)."""
+
+    label: str
+    kinds: tuple[Kind, ...]
+    constrain: Callable[[Encoding, str], list[z3.BoolRef]]
+
+
+def _own(enc: Encoding, key_account: str) -> list[z3.BoolRef]:
+    return [enc.request.account == _s(key_account)]
+
+
+def _foreign(enc: Encoding, key_account: str) -> list[z3.BoolRef]:
+    return [enc.request.account != _s(key_account)]
+
+
+def _key_policy_alone(enc: Encoding, key_account: str) -> list[z3.BoolRef]:
+    """A caller of the key's account that the key policy lets in without any identity policy."""
+    return [*_own(enc, key_account), z3.Not(z3.Bool(IDENTITY_ALLOWS))]
+
+
+def _through_iam(enc: Encoding, key_account: str) -> list[z3.BoolRef]:
+    """A caller of the key's account let in only because an identity policy allows (the key policy
+    delegates to the account: KMS Developer Guide, "Default key policy", "Allows access to the AWS
+    account and enables IAM policies")."""
+    without_iam = z3.substitute(enc.allowed, (z3.Bool(IDENTITY_ALLOWS), FALSE))
+    return [*_own(enc, key_account), z3.Bool(IDENTITY_ALLOWS), z3.Not(without_iam)]
+
+
+_ACCOUNT_IAM = (Kind.USER, Kind.ASSUMED_ROLE, Kind.FEDERATED_USER)
+ROOT_OF_KEY_ACCOUNT = CallerClass("the key's account root user", (Kind.ROOT,), _own)
+ROOT_OF_ANOTHER_ACCOUNT = CallerClass("another account's root user", (Kind.ROOT,), _foreign)
+IAM_OF_ANOTHER_ACCOUNT = CallerClass("IAM principals of another account", _ACCOUNT_IAM, _foreign)
+SERVICES = CallerClass("AWS service principals", (Kind.SERVICE,), lambda enc, account: [])
+# The classes of ``who_can`` by default (the first increment's).
+WHO_CAN_CLASSES = (
+    ROOT_OF_KEY_ACCOUNT,
+    CallerClass("IAM principals of the key's account", _ACCOUNT_IAM, _own),
+    ROOT_OF_ANOTHER_ACCOUNT,
+    IAM_OF_ANOTHER_ACCOUNT,
+    SERVICES,
+)
+NAMED_IN_KEY_ACCOUNT = CallerClass(
+    "principals of the key's account that the key policy allows by itself", _ACCOUNT_IAM, _key_policy_alone
+)
+ANY_IAM_OF_KEY_ACCOUNT = CallerClass(
+    "any IAM principal of the key's account, given an identity policy allowing it "
+    "(the key policy delegates to the account)",
+    _ACCOUNT_IAM,
+    _through_iam,
+)
+# ``kmsguard prove --question who-can``: the key's account's IAM principals split by whether the
+# key policy lets them in by itself or leaves it to IAM; anonymous callers asked about too.
+DETAILED_CLASSES = (
+    ROOT_OF_KEY_ACCOUNT,
+    NAMED_IN_KEY_ACCOUNT,
+    ANY_IAM_OF_KEY_ACCOUNT,
+    ROOT_OF_ANOTHER_ACCOUNT,
+    IAM_OF_ANOTHER_ACCOUNT,
+    SERVICES,
+    CallerClass("anonymous callers", (Kind.ANONYMOUS,), lambda enc, account: []),
+)
 
 
 def who_can(
@@ -160,29 +255,107 @@ def who_can(
     key_account: str,
     key_arn: str | None = None,
     timeout_ms: int = TIMEOUT_MS,
+    classes: Sequence[CallerClass] = WHO_CAN_CLASSES,
+    inputs: AuthzInputs | None = None,
 ) -> dict[str, ProofResult]:
-    """Per class of caller -- the key's account's root user, its IAM principals (given an identity
-    policy allowing), another account's root user and IAM principals, AWS service principals --
-    whether one can perform ``action``, each "yes" with a confirmed witness."""
+    """Per class of caller -- by default the key's account's root user, its IAM principals (given an
+    identity policy allowing), another account's root user and IAM principals, AWS service
+    principals; ``DETAILED_CLASSES`` for finer ones -- whether one can perform ``action``, each
+    "yes" with a confirmed witness. Each class gets the whole ``timeout_ms``."""
     arn = key_arn or _default_key_arn(key_account)
-    own = _s(key_account)
-    classes: dict[str, tuple[tuple[Kind, ...], Any]] = {
-        "the key's account root user": ((Kind.ROOT,), lambda enc: [enc.request.account == own]),
-        "IAM principals of the key's account": (
-            (Kind.USER, Kind.ASSUMED_ROLE, Kind.FEDERATED_USER),
-            lambda enc: [enc.request.account == own],
-        ),
-        "another account's root user": ((Kind.ROOT,), lambda enc: [enc.request.account != own]),
-        "IAM principals of another account": (
-            (Kind.USER, Kind.ASSUMED_ROLE, Kind.FEDERATED_USER),
-            lambda enc: [enc.request.account != own],
-        ),
-        "AWS service principals": ((Kind.SERVICE,), lambda enc: []),
-    }
     return {
-        label: _ask(key_policy, arn, key_account, [action], constrain, label, timeout_ms, kinds=kinds)
-        for label, (kinds, constrain) in classes.items()
+        cls.label: _ask(
+            key_policy,
+            arn,
+            key_account,
+            [action],
+            lambda enc, cls=cls: cls.constrain(enc, key_account),
+            cls.label,
+            timeout_ms,
+            kinds=cls.kinds,
+            inputs=inputs,
+        )
+        for cls in classes
     }
+
+
+def lockout(
+    key_policy: Policy,
+    *,
+    key_account: str,
+    key_arn: str | None = None,
+    timeout_ms: int = TIMEOUT_MS,
+    rlimit: int | None = None,
+    inputs: AuthzInputs | None = None,
+) -> ProofResult:
+    """Is the key locked out: can no principal call kms:PutKeyPolicy on it any more?
+
+    "yes" carries no witness (it is an unsat proof for every kind of caller of every account); "no"
+    carries the witness of a principal that can, confirmed by the simulator. A key policy that
+    delegates to the key's account (KMS Developer Guide, "Default key policy", "Allows access to the
+    AWS account and enables IAM policies") is not locked out: its root user, and any IAM principal
+    an identity policy allows, can change it. source: KMS API Reference, "PutKeyPolicy",
+    BypassPolicyLockoutSafetyCheck: the safety check refuses a policy that would make the key
+    unmanageable, unless bypassed."""
+    arn = key_arn or _default_key_arn(key_account)
+    subject = "a principal"
+    found = _ask(
+        key_policy,
+        arn,
+        key_account,
+        ["kms:PutKeyPolicy"],
+        lambda enc: [],
+        subject,
+        timeout_ms,
+        kinds=MANAGING_KINDS,
+        rlimit=rlimit,
+        inputs=inputs,
+    )
+    if found.answer == "yes":
+        return replace(found, answer="no", explanation="no: the key is not locked out; " + found.explanation)
+    if found.answer == "unknown":
+        return found
+    return ProofResult(
+        "yes",
+        None,
+        (),
+        "yes: the key is locked out -- no principal of any account (root user, IAM user, role session, "
+        "federated user, AWS service) can call kms:PutKeyPolicy, whatever its identity policies say; "
+        "proved for every request",
+    )
+
+
+def summarize(question: str, per_class: Mapping[str, ProofResult]) -> ProofResult:
+    """One answer for a question asked per class of callers: "yes" when a class's answer is
+    "yes", else "unknown" when one is "unknown", else "no". The witness (JSON) is a list with one
+    entry per class whose answer is not "no": {"class", "answer", "witness", "explanation"}."""
+    answers = [result.answer for result in per_class.values()]
+    answer = "yes" if "yes" in answers else "unknown" if "unknown" in answers else "no"
+    entries = [
+        {"class": label, "answer": r.answer, "witness": r.witness_case, "explanation": r.explanation}
+        for label, r in per_class.items()
+        if r.answer != "no"
+    ]
+    depends = tuple(dict.fromkeys(d for r in per_class.values() for d in r.depends_on))
+    lines = "; ".join(f"{label}: {r.answer}" for label, r in per_class.items())
+    first = next((r for r in per_class.values() if r.answer == answer), None)
+    if answer == "no":
+        explanation = f"no: {question} -- for no class of callers ({lines})"
+        return ProofResult("no", None, depends, explanation, None)
+    explanation = (
+        f"{answer}: {question} -- {sum(a == answer for a in answers)} of {len(answers)} classes of callers "
+        f"({lines}); the witness is a list, one entry per class that is not ruled out"
+    )
+    assert first is not None
+    return ProofResult(
+        answer,
+        first.witness,
+        depends,
+        explanation,
+        entries,
+        any(r.needs_identity_policy for r in per_class.values() if r.answer == "yes"),
+        first.witnesses,
+    )
 
 
 # -- solving ------------------------------------------------------------------------------------------
@@ -197,17 +370,35 @@ def _ask(
     subject: str,
     timeout_ms: int,
     kinds: Sequence[Kind] = FOREIGN_KINDS,
+    inputs: AuthzInputs | None = None,
+    rlimit: int | None = None,
 ) -> ProofResult:
     infos = _actions(actions)
     what = _actions_text(infos)
     if not infos:
         return ProofResult("no", None, (), f"no: none of the actions is authorized on a key; {subject}")
+    deadline = time.monotonic() + timeout_ms / 1000
+    return over_kinds(
+        kinds,
+        lambda kind: _ask_kind(
+            key_policy, key_arn, key_account, infos, kind, constrain, deadline, inputs, rlimit
+        ),
+        f"{subject} can {what}",
+        f"no: {subject} cannot {what}",
+    )
+
+
+def over_kinds(
+    kinds: Sequence[Kind], ask_kind: Callable[[Kind], ProofResult], whether: str, proved: str
+) -> ProofResult:
+    """A question asked once per kind of caller: the first "yes"; else "unknown" if a kind is
+    undecided (saying on what it depends); else "no", with ``proved`` as the explanation's start.
+    ``whether`` is the question as a clause ("a principal outside ... can kms:Decrypt")."""
     depends: list[str] = []
     undecided: list[str] = []
     fallback: ProofResult | None = None
-    deadline = time.monotonic() + timeout_ms / 1000
     for kind in kinds:
-        result = _ask_kind(key_policy, key_arn, key_account, infos, kind, constrain, deadline)
+        result = ask_kind(kind)
         if result.answer == "yes":
             return result
         if result.answer == "unknown":
@@ -216,20 +407,19 @@ def _ask(
             fallback = fallback or result
     if undecided:
         assert fallback is not None
-        return ProofResult(
-            "unknown",
-            fallback.witness,
-            tuple(dict.fromkeys(depends)),
-            f"unknown: whether {subject} can {what} depends on {', '.join(dict.fromkeys(depends))} "
+        return replace(
+            fallback,
+            answer="unknown",
+            depends_on=tuple(dict.fromkeys(depends)),
+            explanation=f"unknown: whether {whether} depends on {', '.join(dict.fromkeys(depends))} "
             f"(for {', '.join(undecided)} callers){fallback.explanation}",
-            witness_case=fallback.witness_case,
         )
     kinds_text = ", ".join(k.principal_kind.value for k in kinds)
     return ProofResult(
         "no",
         None,
         (),
-        f"no: {subject} cannot {what} -- proved for every request of every caller kind ({kinds_text}), "
+        f"{proved} -- proved for every request of every caller kind ({kinds_text}), "
         "every action and every value of the context keys the policy reads",
     )
 
@@ -242,17 +432,45 @@ def _ask_kind(
     kind: Kind,
     constrain: Any,
     deadline: float,
+    inputs: AuthzInputs | None = None,
+    rlimit: int | None = None,
 ) -> ProofResult:
-    """One kind of caller. An "unknown" carries, in its explanation, a sentence to append."""
-    enc = encode(key_policy, key_arn, key_account, kind, actions=infos)
+    """One kind of caller. An "unknown" carries, in its explanation, a sentence to append.
+    ``inputs``: the key's grants, RCPs and SCPs (``encode.encode_for_question``)."""
+    enc = encode_for_question(key_policy, key_arn, key_account, kind, infos, inputs)
     if enc.allowed is FALSE:
         return ProofResult("no", None, (), "no")
     goal = [enc.allowed, *constrain(enc)]
     solver = z3.Solver()
     solver.add(*enc.domain(), *enc.sent, *goal)
-    atoms = [atom for atom, _ in enc.opaque]
-    unresolved: tuple[Request, dict[str, Any], Decision] | None = None
+
+    def confirm(model: z3.ModelRef) -> ProofResult:
+        request, case = witness_request(enc.request, model)
+        return _confirm(enc, model, key_policy, request, case, inputs)
+
+    return _search(solver, [atom for atom, _ in enc.opaque], enc.opaque, deadline, confirm, rlimit)
+
+
+def _search(
+    solver: z3.Solver,
+    atoms: Sequence[z3.BoolRef],
+    opaque: Sequence[tuple[z3.BoolRef, tuple[str, ...]]],
+    deadline: float,
+    confirm: Callable[[z3.ModelRef], ProofResult],
+    rlimit: int | None = None,
+) -> ProofResult:
+    """Solve until ``confirm`` (the simulator) agrees with a model: "yes" with its witness; "no"
+    when unsat before any model; "unknown" on a timeout or when every candidate depends on opaque
+    atoms. ``confirm`` answers "yes" (confirmed), "unknown" (the simulator's decision depends on
+    unknowns) or "no" (the simulator rejects it; its explanation says how). An "unknown" carries,
+    in its explanation, a sentence to append.
+
+    ``rlimit``: z3's resource units per check -- a budget that, unlike the clock, gives the same
+    answer on every machine and under any load (``deadline`` then only guards against a runaway)."""
+    unresolved: ProofResult | None = None
     tried = 0
+    if rlimit is not None:
+        solver.set("rlimit", rlimit)
     verdict = z3.sat
     for _ in range(MAX_RETRIES + 1):
         remaining_ms = int((deadline - time.monotonic()) * 1000)
@@ -264,24 +482,53 @@ def _ask_kind(
         if verdict == z3.unknown:
             if unresolved is not None:
                 break  # a witness that depends on unknowns is already in hand
-            reason = solver.reason_unknown()
+            reason = _unknown_reason(solver, rlimit)
             return ProofResult("unknown", None, (f"solver: {reason}",), f"; the solver gave up ({reason})")
         if verdict == z3.unsat:
             break
         tried += 1
         model = solver.model()
-        request, case = witness_request(enc.request, model)
-        result, decision = _confirm(enc, model, key_policy, request, case)
-        if result is not None:
+        result = confirm(model)
+        if result.answer == "yes":
             return result
         if not atoms:
-            raise ProverError(f"the prover allows a request the simulator decides {decision.label}: {case}")
-        if decision.outcome is Outcome.UNRESOLVED and unresolved is None:
-            unresolved = (request, case, decision)
+            raise ProverError(result.explanation)
+        if result.answer == "unknown" and unresolved is None:
+            unresolved = result
         # The witness relied on an opaque choice the simulator does not share: exclude that choice.
         solver.add(z3.Or([atom != model.eval(atom, model_completion=True) for atom in atoms]))
     if unresolved is not None:
-        request, case, decision = unresolved
+        return unresolved
+    if verdict == z3.unsat and tried == 0:
+        return ProofResult("no", None, (), "no")
+    if verdict == z3.unknown:
+        reason = _unknown_reason(solver, rlimit) if remaining_ms > 0 else "timeout"
+        return ProofResult("unknown", None, (f"solver: {reason}",), "; the budget for the question ran out")
+    depends = tuple(dict.fromkeys(d for _, refs in opaque for d in refs))
+    return ProofResult("unknown", None, depends, "; no candidate request could be confirmed")
+
+
+def _unknown_reason(solver: z3.Solver, rlimit: int | None) -> str:
+    reason = solver.reason_unknown()
+    # z3 reports a spent budget as "canceled" (or "max. resource limit exceeded"): which budget it
+    # was is known here -- the resource units when set, else the clock.
+    if reason == "canceled" or "resource limit" in reason:
+        return "resource limit" if rlimit is not None else "timeout"
+    return reason
+
+
+def _confirm(
+    enc: Encoding,
+    model: Any,
+    key_policy: Policy,
+    request: Request,
+    case: dict[str, Any],
+    inputs: AuthzInputs | None = None,
+) -> ProofResult:
+    """Re-run the witness through the simulator: "yes" when it allows, "unknown" when its decision
+    depends on unknowns, "no" (with the disagreement) otherwise."""
+    decision, needs_identity = _decide_witness(enc, model, key_policy, request, inputs)
+    if decision.outcome is Outcome.UNRESOLVED:
         return ProofResult(
             "unknown",
             request,
@@ -289,37 +536,38 @@ def _ask_kind(
             f"; e.g. the simulator says {decision.label} for {case['principal']} calling {request.action}",
             witness_case=case,
         )
-    if verdict == z3.unsat and tried == 0:
-        return ProofResult("no", None, (), "no")
-    if verdict == z3.unknown:
-        return ProofResult("unknown", None, ("solver: timeout",), "; the time for the question ran out")
-    depends = tuple(dict.fromkeys(d for _, refs in enc.opaque for d in refs))
-    return ProofResult("unknown", None, depends, "; no candidate request could be confirmed")
+    if decision.outcome is not Outcome.ALLOW:
+        return ProofResult(
+            "no", None, (), f"the prover allows a request the simulator decides {decision.label}: {case}"
+        )
+    rule = decision.trace[-1].reason if decision.trace else ""
+    extra = " with an identity policy of its account allowing it" if needs_identity else ""
+    context = ", ".join(f"{k}={v}" for k, v in case["context"].items())
+    explanation = (
+        f"yes: {_who(case)} can {request.action}{extra}"
+        + (f", with request context {context}" if context else "")
+        + f"; the simulator confirms: {rule}"
+    )
+    return ProofResult("yes", request, (), explanation, case, needs_identity)
 
 
-def _confirm(
-    enc: Encoding, model: z3.ModelRef, key_policy: Policy, request: Request, case: dict[str, Any]
-) -> tuple[ProofResult | None, Decision]:
-    """Re-run the witness through the simulator; a ProofResult "yes" when it allows."""
+def _who(case: dict[str, Any]) -> str:
+    who = str(case["principal"])
+    if case.get("role_arn"):
+        who = f"{who} (a session of {case['role_arn']})"
+    return who
+
+
+def _decide_witness(
+    enc: Encoding, model: Any, key_policy: Policy, request: Request, inputs: AuthzInputs | None = None
+) -> tuple[Decision, bool]:
+    """The simulator's decision on a witness, with an identity policy of the caller allowing the
+    action when the model needs one (an IAM caller whose identity policies are not given)."""
     needs_identity = enc.request.kind in IAM_KINDS and (
         z3.is_true(model.eval(z3.Bool(IDENTITY_ALLOWS), model_completion=True))
     )
     identity = (_allow_policy(request.action),) if needs_identity else ()
-    decision = decide(AuthzInputs(key_policy=key_policy, identity_policies=identity), request)
-    if decision.outcome is not Outcome.ALLOW:
-        return None, decision
-    rule = decision.trace[-1].reason if decision.trace else ""
-    who = case["principal"]
-    if case.get("role_arn"):
-        who = f"{who} (a session of {case['role_arn']})"
-    extra = " with an identity policy of its account allowing it" if needs_identity else ""
-    context = ", ".join(f"{k}={v}" for k, v in case["context"].items())
-    explanation = (
-        f"yes: {who} can {request.action}{extra}"
-        + (f", with request context {context}" if context else "")
-        + f"; the simulator confirms: {rule}"
-    )
-    return ProofResult("yes", request, (), explanation, case, needs_identity), decision
+    return decide(witness_inputs(key_policy, identity, request, inputs), request), needs_identity
 
 
 # -- helpers ----------------------------------------------------------------------------------------

@@ -133,3 +133,125 @@ def test_importing_the_command_does_not_import_z3() -> None:
     code = "import sys, kmsguard.prove_cli; print('z3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# -- the questions of the second increment -----------------------------------------------------------
+
+NEW_KEY_POLICY = {
+    **KEY_POLICY,
+    "Statement": [
+        KEY_POLICY["Statement"][0],
+        {
+            **KEY_POLICY["Statement"][1],
+            # source: IAM User Guide, "Condition operators", "...IfExists condition operators": a
+            # request without aws:PrincipalOrgID now matches.
+            "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": ORG}},
+        },
+    ],
+}
+
+
+def test_who_can_lists_classes_in_json(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _run(
+        str(config), "--key", "aws_kms_key.shared", "--question", "who-can", "--action", "kms:Decrypt",
+        "--account", KEY_ACCOUNT, "--format", "json",
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_NOT_RULED_OUT
+    assert set(result) == {"answer", "witness", "depends_on", "explanation"}
+    classes = {entry["class"]: entry for entry in result["witness"]}
+    # source: KMS Developer Guide, "Default key policy": the account statement; IAM User Guide,
+    # "aws:PrincipalOrgID": the organisation's other accounts.
+    assert "the key's account root user" in classes
+    assert "IAM principals of another account" in classes
+    assert "anonymous callers" not in classes
+    other = classes["IAM principals of another account"]["witness"]
+    assert other["context"]["aws:principalorgid"] == ORG
+
+
+def test_who_can_needs_one_action(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _run(str(config), "--key", "aws_kms_key.shared", "--question", "who-can", "--account", KEY_ACCOUNT)
+    assert code == EXIT_BAD_INPUT and "exactly one --action" in capsys.readouterr().err
+
+
+def test_lockout_and_admin_usage_text(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # source: KMS Developer Guide, "Default key policy": the account can manage and use the key.
+    code = _run(str(config), "--key", "aws_kms_key.plain", "--question", "lockout", "--account", KEY_ACCOUNT)
+    out = capsys.readouterr().out
+    assert code == EXIT_NO and out.startswith("lockout for aws_kms_key.plain: no")
+    assert "kms:PutKeyPolicy" in out
+    code = _run(
+        str(config), "--key", "aws_kms_key.plain", "--question", "admin-usage", "--account", KEY_ACCOUNT
+    )
+    out = capsys.readouterr().out
+    assert code == EXIT_NOT_RULED_OUT and "the key's account root user: yes" in out
+    assert "with these requests" in out
+
+
+def test_grant_escalation_json(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The default key policy: only the account (which administers the key) may create grants.
+    code = _run(
+        str(config), "--key", "aws_kms_key.plain", "--question", "grant-escalation", "--account", KEY_ACCOUNT,
+        "--format", "json",
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_NO and result["answer"] == "no" and result["witness"] is None
+
+
+def test_no_new_access_between_policy_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(KEY_POLICY))
+    new.write_text(json.dumps(NEW_KEY_POLICY))
+    argv = ("--question", "no-new-access", "--account", KEY_ACCOUNT, "--format", "json")
+    code = _run(str(old), "--against", str(new), *argv)
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_NOT_RULED_OUT and result["answer"] == "no"
+    witness = result["witness"]
+    assert "aws:principalorgid" not in witness["context"]
+    for policy, expected in ((NEW_KEY_POLICY, True), (KEY_POLICY, False)):
+        case = {
+            "key_policy": policy,
+            "identity_policies": [
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
+                }
+            ],
+            "request": witness,
+        }
+        assert (evaluate_case(parse_case(case, "witness")).outcome is Outcome.ALLOW) is expected
+    # The reverse change only narrows; the same file is equivalent to itself.
+    assert _run(str(new), "--against", str(old), *argv) == EXIT_NO
+    assert json.loads(capsys.readouterr().out)["answer"] == "yes"
+    assert (
+        _run(str(old), "--against", str(old), "--question", "equivalent", "--account", KEY_ACCOUNT) == EXIT_NO
+    )
+    assert "equivalent for the key: yes" in capsys.readouterr().out
+
+
+def test_equivalent_between_two_keys_of_one_configuration(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(
+        str(config), "--key", "aws_kms_key.plain", "--against-key", "aws_kms_key.shared",
+        "--question", "equivalent", "--account", KEY_ACCOUNT,
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == EXIT_NOT_RULED_OUT and "equivalent for aws_kms_key.plain: no" in out
+    assert "allows more" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--question", "no-new-access"), "--against"),
+        (("--question", "public", "--against-key", "aws_kms_key.plain"), "are for"),
+        (("--question", "lockout"), "--key is needed"),
+    ],
+)
+def test_comparison_and_key_options_are_checked(
+    config: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    code = _run(str(config), *argv, "--account", KEY_ACCOUNT)
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and message in err and err.count("\n") == 1
