@@ -8,8 +8,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kmsguard import __version__
+
+if TYPE_CHECKING:
+    from kmsguard.rules_engine.packs import Pack, Rule
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 FORMATS = ("text", "json", "sarif", "junit", "github")
@@ -82,9 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(sub)
     add_prove_parser(sub)
 
-    rules = sub.add_parser("rules", help="list the rules")
+    rules = sub.add_parser(
+        "rules",
+        help="list the rules, or explain one (kmsguard rules KMS001)",
+        description="List the rules of the default pack and the selected packs, or explain one rule.",
+    )
+    rules.add_argument("rule_id", nargs="?", metavar="ID", help="a rule id: print its documentation")
     rules.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    rules.add_argument("--pack", action="append", dest="packs", help="an extra rule pack (YAML file)")
+    rules.add_argument(
+        "--pack",
+        action="append",
+        dest="packs",
+        help="an extra rule pack: a built-in pack's name (kms-strict) or a YAML file "
+        "(default: the configuration's packs)",
+    )
+    rules.add_argument(
+        "--config", help="configuration file (default: nearest .kmsguard.toml or pyproject.toml)"
+    )
+    rules.add_argument(
+        "--write-docs",
+        metavar="DIR",
+        help="write DIR/rules.md and DIR/rules/<ID>.md for every rule of the built-in and selected packs",
+    )
     return parser
 
 
@@ -229,37 +252,80 @@ def _baseline_error() -> type[Exception]:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    from kmsguard.rules_engine import PackError, load_packs, rules_of
+    from kmsguard.config import ConfigError, load_config
+    from kmsguard.rules_engine.packs import PackError, catalogue, load_packs
 
     try:
-        rules = rules_of(load_packs(tuple(args.packs or ())))
-    except PackError as err:
+        selected = tuple(args.packs or load_config(args.config).get("packs") or ())
+        packs = load_packs(selected)
+        documented = catalogue(selected) if (args.rule_id or args.write_docs) else []
+    except ConfigError as err:
         return _fail(str(err))
+    except PackError as err:
+        return _fail(str(err.input_error))
+    if args.write_docs:
+        return _write_docs(Path(args.write_docs), documented)
+    if args.rule_id:
+        return _explain(args.rule_id, args.format, documented)
+    rules = [rule for pack in packs for rule in pack.rules]
     if args.format == "json":
         import json
 
-        sys.stdout.write(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "title": r.title,
-                        "severity": r.severity.value,
-                        "category": r.category,
-                        "pack": r.pack,
-                        "help_uri": r.help_uri,
-                    }
-                    for r in rules
-                ],
-                indent=2,
-            )
-            + "\n"
-        )
+        sys.stdout.write(json.dumps([_rule_summary(r) for r in rules], indent=2) + "\n")
     elif args.format == "markdown":
-        from kmsguard.rules_engine.docs import rules_markdown
+        from kmsguard.rules_engine.docs import index_markdown
 
-        sys.stdout.write(rules_markdown(rules))
+        sys.stdout.write(index_markdown(packs))
     else:
         for r in rules:
             sys.stdout.write(f"{r.id}  {r.severity.value:<8}  {r.category:<18}  {r.title}\n")
+    return EXIT_OK
+
+
+def _rule_summary(rule: Rule) -> dict[str, object]:
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "severity": rule.severity.value,
+        "category": rule.category,
+        "pack": rule.pack,
+        "help_uri": rule.help_uri,
+        "params": rule.params,
+    }
+
+
+def _explain(rule_id: str, fmt: str, packs: list[Pack]) -> int:
+    from kmsguard.rules_engine.docs import pack_overrides, rule_markdown, rule_text
+
+    wanted = rule_id.strip().upper()
+    rule = next((r for pack in packs for r in pack.rules if r.id == wanted), None)
+    if rule is None:
+        return _fail(f"no rule {rule_id!r} in the built-in or selected packs (`kmsguard rules` lists them)")
+    overrides = pack_overrides(packs)
+    if fmt == "json":
+        import json
+
+        detail = {
+            **_rule_summary(rule),
+            "description": rule.description,
+            "why": rule.why,
+            "remediation": rule.remediation,
+            "references": list(rule.references),
+            "examples": rule.examples,
+            "param_overrides": {k: dict(v) for k, v in overrides.items() if k in rule.params},
+        }
+        sys.stdout.write(json.dumps(detail, indent=2) + "\n")
+    else:
+        sys.stdout.write(rule_markdown(rule, overrides) if fmt == "markdown" else rule_text(rule, overrides))
+    return EXIT_OK
+
+
+def _write_docs(directory: Path, packs: list[Pack]) -> int:
+    from kmsguard.rules_engine.docs import write_docs
+
+    try:
+        changed = write_docs(directory, packs)
+    except OSError as err:
+        return _fail(f"{directory}: cannot write the rule docs: {err.strerror or err}")
+    sys.stderr.write(f"kmsguard: {len(changed)} rule doc file(s) written or removed under {directory}\n")
     return EXIT_OK

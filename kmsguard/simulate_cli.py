@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 # This module is imported whenever the command line is built (``kmsguard check`` included), so the
@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kmsguard.authz.types import AuthzInputs, Caller, ContextValue, Decision, Request
     from kmsguard.model import Grant, Inventory, Key, Policy
-    from kmsguard.model.policy import Condition, Statement
     from kmsguard.model.resources import Identity
     from kmsguard.model.values import StrValue
 
@@ -170,72 +169,13 @@ def load_inventory(args: argparse.Namespace) -> Inventory:
     return loaded.inventory
 
 
-@dataclass
-class ArnResolver:
-    """Replaces references to resources of the inventory by their literal values (the key's ARN,
-    a role's ARN), so that the simulator compares strings."""
+def __getattr__(name: str) -> Any:
+    # ArnResolver moved to kmsguard.model.bind; imported on demand to keep the CLI's start-up light.
+    if name == "ArnResolver":
+        from kmsguard.model.bind import ArnResolver
 
-    values: dict[str, str] = field(default_factory=dict)  # address -> literal ARN
-
-    def text(self, value: StrValue) -> StrValue:
-        from kmsguard.model.values import ResourceRef, Template
-
-        if isinstance(value, ResourceRef):
-            return self.values.get(value.address, value)
-        if isinstance(value, Template):
-            parts = [self.text(p) if not isinstance(p, str) else p for p in value.parts]
-            if all(isinstance(p, str) for p in parts):
-                return "".join(str(p) for p in parts)
-        return value
-
-    def elements(self, items: Any) -> Any:
-        if isinstance(items, tuple):
-            return tuple(self.text(item) for item in items)
-        return items
-
-    def principals(self, items: Any) -> Any:
-        from kmsguard.model.policy import Principal
-
-        if isinstance(items, tuple):
-            return tuple(
-                replace(p, value=self.text(p.value)) if isinstance(p, Principal) else p for p in items
-            )
-        return items
-
-    def condition(self, condition: Condition) -> Condition:
-        from kmsguard.model.values import ResourceRef, Template
-
-        if isinstance(condition.values, tuple):
-            values = tuple(
-                self.text(v) if isinstance(v, (ResourceRef, Template)) else v for v in condition.values
-            )
-            return replace(condition, values=values)
-        return condition
-
-    def statement(self, statement: Statement) -> Statement:
-        conditions = statement.conditions
-        if isinstance(conditions, tuple):
-            conditions = tuple(self.condition(c) for c in conditions)
-        return replace(
-            statement,
-            principals=self.principals(statement.principals),
-            not_principals=self.principals(statement.not_principals),
-            resources=self.elements(statement.resources),
-            not_resources=self.elements(statement.not_resources),
-            conditions=conditions,
-        )
-
-    def policy(self, policy: Policy) -> Policy:
-        return replace(policy, statements=tuple(self.statement(s) for s in policy.statements))
-
-    def grant(self, grant: Grant) -> Grant:
-        return replace(
-            grant,
-            grantee=self.text(grant.grantee) if grant.grantee is not None else None,
-            retiring_principal=self.text(grant.retiring_principal)
-            if grant.retiring_principal is not None
-            else None,
-        )
+        return ArnResolver
+    raise AttributeError(name)
 
 
 def find_key(inventory: Inventory, key: str) -> Key:
@@ -383,6 +323,8 @@ def build_path_request(
         caller = _parse_caller(principal, **attributes)
     except ValueError as err:
         raise SimulateError(f"--principal {principal!r}: {err}") from None
+
+    from kmsguard.model.bind import ArnResolver
 
     resolver = ArnResolver({found.address: key_arn})
     identity = next((i for i in inventory.identities if _matches_identity(i, caller)), None)

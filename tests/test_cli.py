@@ -180,6 +180,10 @@ Resources:
         Version: "2012-10-17"
         Statement:
           - Effect: Allow
+            Principal: {AWS: !Sub "arn:aws:iam::${AWS::AccountId}:root"}
+            Action: kms:*
+            Resource: "*"
+          - Effect: Allow
             Principal: "*"
             Action: kms:Decrypt
             Resource: "*"
@@ -196,7 +200,9 @@ def test_policy_file_finding_points_at_the_principal_line(tmp_path):
     (tmp_path / "key-policy.json").write_text(PUBLIC_POLICY)
     proc = kmsguard("check", tmp_path, "--format", "json")
     findings = json.loads(proc.stdout)["findings"]
-    assert [(f["rule_id"], f["line"]) for f in findings] == [("KMS002", 6)]
+    # The whole policy is one open statement: public (KMS002, at the principal) and, since no one
+    # may call kms:PutKeyPolicy, locked out (KMS027, at the policy).
+    assert [(f["rule_id"], f["line"]) for f in findings] == [("KMS027", 1), ("KMS002", 6)]
 
 
 def test_invalid_json_policy_string_in_terraform_is_kms104(tmp_path):

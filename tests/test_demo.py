@@ -41,13 +41,22 @@ def test_terraform_findings(report):
         ("KMS002", "aws_kms_key.partner"),  # policy from a variable without a value: unresolved
         ("KMS002", "aws_kms_key.shared"),
         ("KMS003", "aws_kms_key.shared"),
+        # The log group's kms_key_id is aws_kms_key.logs.arn, the key that does not rotate.
+        ("KMS031", "aws_cloudwatch_log_group.app"),
         ("KMS100", "aws_kms_key.reports"),  # "Effect": "allow" in a heredoc policy
     ]
     unresolved = [f for f in report["findings"] if f["resource"] == "aws_kms_key.partner"]
     assert unresolved[0]["unresolved"] == ["var.partner_key_policy"]
     # The open statement lives in a data "aws_iam_policy_document" in policies.tf, applied to
     # aws_kms_key.uploads by aws_kms_key_policy.
-    assert _found(report, "terraform/policies.tf") == [("KMS002", "aws_kms_key.uploads")]
+    # aws_kms_key.uploads: that open statement is its whole policy, so nobody may call
+    # kms:PutKeyPolicy (KMS027). aws_kms_key.org_shared lets the organisation var.org_id in: other
+    # accounts than the key's own (KMS025; --org-id would trust them).
+    assert _found(report, "terraform/policies.tf") == [
+        ("KMS002", "aws_kms_key.uploads"),
+        ("KMS025", "aws_kms_key.org_shared"),
+        ("KMS027", "aws_kms_key.uploads"),
+    ]
     # The module's default is true, but the caller passes var.payments_rotation = false.
     assert _found(report, "terraform/modules/key/main.tf") == [("KMS001", "module.payments.aws_kms_key.this")]
 
@@ -56,6 +65,13 @@ def test_cloudformation_findings(report):
     assert _found(report, "cloudformation/app.yaml") == [
         ("KMS001", "DataKey"),
         ("KMS002", "PublicKey"),  # StringEqualsIfExists restricts nothing
+        # The Partner statement (!If Share, PartnerAccount defaults to 444455556666) lets another
+        # account in; unresolved, since the simulator cannot tell that account from AppRole's.
+        ("KMS025", "DataKey"),
+        # Both encrypt with DataKey (EnableKeyRotation: false): the bucket by !GetAtt DataKey.Arn,
+        # the queue through !Ref DataKeyAlias.
+        ("KMS031", "Bucket"),
+        ("KMS031", "Queue"),
         ("KMS900", ""),  # the UnexplainedKey suppression has no reason
     ]
 
@@ -63,11 +79,18 @@ def test_cloudformation_findings(report):
 def test_policy_file_findings(report):
     found = _found(report, "policies/shared-key-policy.json")
     assert sorted(rule for rule, _ in found) == ["KMS002", "KMS002", "KMS101", "KMS103"]
-    assert _found(report, "policies/org-key-policy.json") == []
+    # Not public (aws:PrincipalOrgID), but open to the organisation's other accounts (KMS025).
+    assert _found(report, "policies/org-key-policy.json") == [
+        ("KMS025", str(DEMO / "policies" / "org-key-policy.json") + "#KeyPolicy")
+    ]
 
 
 def test_plan_findings(report):
-    assert _found(report, "plan/plan.json") == [("KMS001", "aws_kms_key.reports")]
+    # deletion_window_in_days = 7 in the plan: below kms-core's minimum of 14 days.
+    assert _found(report, "plan/plan.json") == [
+        ("KMS001", "aws_kms_key.reports"),
+        ("KMS005", "aws_kms_key.reports"),
+    ]
 
 
 def test_suppressed_findings_are_kept_with_their_reason(report):

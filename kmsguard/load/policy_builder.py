@@ -357,6 +357,17 @@ class PolicyBuilder:
                 if isinstance(item, (Unknown, ResourceRef, Template)):
                     result.append(Principal(kind, item, span_of(item, ptype_span), raw=item))
                 elif isinstance(item, str):
+                    if kind is PrincipalType.AWS and item != "*" and ("*" in item or "?" in item):
+                        # source: IAM User Guide, "AWS JSON policy elements: Principal" -- "You
+                        # cannot use a wildcard to match part of a principal name or ARN."
+                        self.problem(
+                            RULE_GRAMMAR,
+                            f'a principal cannot be a pattern ("{item}"): AWS rejects wildcards in '
+                            'principal ARNs; use "*" with a condition on aws:PrincipalArn or '
+                            "aws:PrincipalAccount",
+                            span_of(item, ptype_span),
+                            context,
+                        )
                     result.append(
                         Principal(
                             kind, self.normalise_principal(kind, item), span_of(item, ptype_span), raw=item

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kmsguard.findings import CATEGORIES, Severity
+from kmsguard.findings import CATEGORIES, InputError, Severity
 
 SUBJECTS = (
     "key",
     "key_policy",
     "key_policy_statement",
     "identity_policy_statement",
+    "policy_statement",
     "grant",
     "consumer",
     "diagnostic",
@@ -22,10 +23,22 @@ SUBJECTS = (
 ATTR_OPERATORS = ("equals", "not_equals", "in", "not_in", "contains", "is_set", "greater_than", "less_than")
 DEFAULT_PACK = "kms-core"
 _RULE_ID = re.compile(r"^KMS\d{3}$")
+# The JSON Schema of the pack format, shipped in the package (kmsguard/data/).
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "data" / "rule-pack.schema.json"
+# JSON paths into a pack: ("rules", 3, "when", 0).
+JsonPath = tuple[str | int, ...]
 
 
 class PackError(ValueError):
-    """A rule pack that cannot be used; the message is one line naming the file and rule."""
+    """A rule pack that cannot be used: one line, ``path:line: message`` when the file is known."""
+
+    def __init__(self, message: str, path: str = "", line: int = 0) -> None:
+        self.message, self.path, self.line = message, path, line
+        super().__init__(str(InputError(path, line, message)) if path else message)
+
+    @property
+    def input_error(self) -> InputError:
+        return InputError(self.path or "rule packs", self.line, self.message)
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,9 @@ class Predicate:
     operand: Any = None
     test: str | None = None
     expect: bool = True
+    # ``{question: NAME}``: a question the prover answers (``rules_engine/questions.py``).
+    question: str | None = None
+    question_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,10 @@ class Pack:
     name: str
     path: str
     rules: tuple[Rule, ...]
+    # New defaults for parameters of rules of any loaded pack (kms-strict tightens kms-core's
+    # thresholds this way); configuration and --param still override them.
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
 
 
 def builtin_packs_dir() -> Path:
@@ -78,24 +98,56 @@ def builtin_packs_dir() -> Path:
     return here.parent / "rules"
 
 
-def load_pack(path: Path) -> Pack:
+def builtin_pack_names() -> list[str]:
+    """Names of the built-in packs, the default first."""
+    names = sorted(p.stem for p in builtin_packs_dir().glob("*.yaml"))
+    return sorted(names, key=lambda name: name != DEFAULT_PACK)
+
+
+def builtin_packs() -> list[Pack]:
+    """Every built-in pack as written (its ``params`` not applied to other packs' rules): what the
+    rule documentation describes."""
+    return [load_pack(builtin_packs_dir() / f"{name}.yaml") for name in builtin_pack_names()]
+
+
+def load_pack(path: Path, *, validate: bool = False) -> Pack:
+    """One pack file. ``validate``: check it against the JSON Schema first (users' packs; the
+    built-in ones are checked by the test suite, and the pre-commit path must not import
+    jsonschema). Parsed packs are cached, so validation happens once per content."""
     try:
         content = path.read_bytes()
-        data = _cached_pack_data(content)
-        if data is None:
-            data = _parse_pack(path, content.decode("utf-8"))
-            _store_pack_data(content, data)
-    except (OSError, UnicodeDecodeError) as err:
-        raise PackError(f"{path}: cannot read rule pack: {err}") from None
+    except OSError as err:
+        raise PackError(f"cannot read rule pack: {err.strerror or err}", str(path)) from None
+    data = _cached_pack_data(content, validate)
+    if data is None:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PackError("rule pack is not UTF-8 text", str(path)) from None
+        data = _parse_pack(path, text)
+        if validate:
+            check_schema(path, text, data)
+        _store_pack_data(content, data, validate)
+    return _pack_of(path, data)
+
+
+def _pack_of(path: Path, data: Any) -> Pack:
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
-        raise PackError(f"{path}: a rule pack is a mapping with a 'rules' list")
+        raise PackError("a rule pack is a mapping with a 'rules' list", str(path), 1)
     name = str(data.get("pack") or path.stem)
-    rules = tuple(_rule(path, name, raw) for raw in data["rules"])
-    ids = [r.id for r in rules]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise PackError(f"{path}: duplicate rule id(s) {', '.join(dupes)}")
-    return Pack(name, str(path), rules)
+    rules: list[Rule] = []
+    for index, raw in enumerate(data["rules"]):
+        try:
+            rule = _rule(path, name, raw)
+        except PackError as err:
+            raise PackError(err.message, str(path), line_of(path, ("rules", index))) from None
+        if any(r.id == rule.id for r in rules):
+            raise PackError(f"duplicate rule id {rule.id}", str(path), line_of(path, ("rules", index, "id")))
+        rules.append(rule)
+    params = data.get("params") or {}
+    if not _is_params(params):
+        raise PackError(_PARAMS_SHAPE.format(what="'params'"), str(path), line_of(path, ("params",)))
+    return Pack(name, str(path), tuple(rules), dict(params), str(data.get("description") or "").strip())
 
 
 def _parse_pack(path: Path, text: str) -> Any:
@@ -106,8 +158,10 @@ def _parse_pack(path: Path, text: str) -> Any:
         return yaml.load(text, Loader=loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PackError(f"{where}: rule pack is not valid YAML: {getattr(err, 'problem', err)}") from None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise PackError(
+            f"rule pack is not valid YAML: {problem}", str(path), mark.line + 1 if mark else 0
+        ) from None
 
 
 # Parsed packs are cached as JSON, keyed by the pack's bytes and kmsguard's version: reading YAML
@@ -125,7 +179,7 @@ def cache_dir() -> Path | None:
     return Path(base) / "kmsguard"
 
 
-def _cache_file(content: bytes) -> Path | None:
+def _cache_file(content: bytes, validated: bool) -> Path | None:
     # zlib's checksums, not hashlib: importing OpenSSL's hashes costs the hook ~8 ms, and a cache
     # key only has to tell versions of one small file apart (size + two 32-bit checksums).
     import zlib
@@ -137,13 +191,15 @@ def _cache_file(content: bytes) -> Path | None:
         return None
     keyed = __version__.encode() + b"\0" + content
     digest = f"{len(content):x}-{zlib.crc32(keyed):08x}{zlib.adler32(keyed):08x}"
-    return directory / f"pack-{digest}.json"
+    # A pack checked against the JSON Schema has entries of its own: one parsed unchecked (a
+    # built-in pack) must not let a user's copy skip the check.
+    return directory / f"pack-{digest}{'-checked' if validated else ''}.json"
 
 
-def _cached_pack_data(content: bytes) -> Any:
+def _cached_pack_data(content: bytes, validated: bool) -> Any:
     import json
 
-    target = _cache_file(content)
+    target = _cache_file(content, validated)
     if target is None:
         return None
     try:
@@ -152,11 +208,11 @@ def _cached_pack_data(content: bytes) -> Any:
         return None
 
 
-def _store_pack_data(content: bytes, data: Any) -> None:
+def _store_pack_data(content: bytes, data: Any, validated: bool) -> None:
     import json
     import os
 
-    target = _cache_file(content)
+    target = _cache_file(content, validated)
     if target is None:
         return
     try:
@@ -169,30 +225,232 @@ def _store_pack_data(content: bytes, data: Any) -> None:
 
 
 def load_packs(extra: Sequence[str] = ()) -> list[Pack]:
-    """The built-in default pack plus users' own pack files."""
+    """The default pack plus the packs named in ``extra``: a built-in pack's name (``kms-strict``)
+    or the path of a user's pack file (checked against the JSON Schema). Pack-level ``params``
+    are applied: they become the defaults of the rules that declare those parameters."""
     packs = [load_pack(builtin_packs_dir() / f"{DEFAULT_PACK}.yaml")]
     for item in extra:
-        path = Path(item)
-        if not path.is_file():
-            candidate = builtin_packs_dir() / f"{item}.yaml"
-            if not candidate.is_file():
-                raise PackError(f"{item}: no such rule pack")
-            path = candidate
-        packs.append(load_pack(path))
+        path, is_builtin = _resolve_pack(item)
+        if any(Path(p.path).resolve() == path.resolve() for p in packs):
+            continue  # named twice (or the default pack named again)
+        packs.append(load_pack(path, validate=not is_builtin))
     seen: dict[str, str] = {}
     for pack in packs:
-        for rule in pack.rules:
-            if rule.id in seen and seen[rule.id] != pack.path:
-                raise PackError(f"{pack.path}: rule {rule.id} is already defined in {seen[rule.id]}")
+        for index, rule in enumerate(pack.rules):
+            if rule.id in seen:
+                line = line_of(Path(pack.path), ("rules", index, "id"))
+                raise PackError(f"rule {rule.id} is already defined in {seen[rule.id]}", pack.path, line)
             seen[rule.id] = pack.path
+    return with_pack_params(packs)
+
+
+def catalogue(extra: Sequence[str] = ()) -> list[Pack]:
+    """Every built-in pack, then the users' pack files named in ``extra``, as written (pack-level
+    ``params`` not applied): what the rule pages and ``kmsguard rules ID`` describe."""
+    packs = builtin_packs()
+    for item in extra:
+        path, is_builtin = _resolve_pack(item)
+        if not is_builtin and not any(Path(p.path).resolve() == path.resolve() for p in packs):
+            packs.append(load_pack(path, validate=True))
     return packs
+
+
+def _resolve_pack(item: str) -> tuple[Path, bool]:
+    path = Path(item)
+    if path.is_file():
+        return path, False
+    builtin = builtin_packs_dir() / f"{item}.yaml"
+    if "/" not in item and "\\" not in item and builtin.is_file():
+        return builtin, True
+    known = ", ".join(builtin_pack_names())
+    raise PackError(f"no such rule pack file, nor a built-in pack of that name (built-in: {known})", item)
+
+
+def with_pack_params(packs: Sequence[Pack]) -> list[Pack]:
+    """``packs`` with every pack-level parameter made the default of the rules that declare it
+    (later packs win). A pack-level parameter no rule declares, or of another type than the
+    rule's default, is an error: a typo must not silently keep the lax threshold."""
+    declared: dict[str, Any] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            for name, default in rule.params.items():
+                declared.setdefault(name, default)
+    overrides: dict[str, Any] = {}
+    for pack in packs:
+        for name, value in pack.params.items():
+            problem = None
+            if name not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                problem = f"params: {name!r} is not a parameter of any loaded rule (known: {known})"
+            elif not same_kind(declared[name], value):
+                problem = f"params: {name} must be of the same type as the rule's default {declared[name]!r}"
+            if problem:
+                # Lines are looked up only for errors: that reads the YAML again.
+                raise PackError(problem, pack.path, line_of(Path(pack.path), ("params", name)))
+            overrides[name] = value
+    if not overrides:
+        return list(packs)
+    return [
+        replace(pack, rules=tuple(_with_defaults(rule, overrides) for rule in pack.rules)) for pack in packs
+    ]
+
+
+def _with_defaults(rule: Rule, overrides: dict[str, Any]) -> Rule:
+    mine = {name: value for name, value in overrides.items() if name in rule.params}
+    return replace(rule, params={**rule.params, **mine}) if mine else rule
+
+
+def same_kind(default: Any, value: Any) -> bool:
+    """Whether ``value`` can stand for a parameter whose default is ``default`` (booleans are not
+    numbers here, though Python says they are)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+_PARAMS_SHAPE = "{what} must map names to numbers, strings, booleans or lists of them"
+
+
+def _is_params(params: Any) -> bool:
+    def scalar(value: Any) -> bool:
+        return isinstance(value, (int, float, str, bool))
+
+    return isinstance(params, dict) and all(
+        isinstance(name, str)
+        and (scalar(value) or (isinstance(value, list) and all(scalar(v) for v in value)))
+        for name, value in params.items()
+    )
+
+
+# --- validation against the JSON Schema, and lines for errors -------------------------------------
+
+
+def check_schema(path: Path, text: str, data: Any) -> None:
+    """Raise a ``PackError`` (``path:line: message``) for the first place, in file order, where
+    ``data`` breaks the JSON Schema of packs. Imports jsonschema: call it only on a cache miss."""
+    from jsonschema import Draft202012Validator
+
+    errors = list(Draft202012Validator(pack_schema()).iter_errors(data))
+    if not errors:
+        return
+    tree = _compose(text)
+    # In file order; a missing field last, since a misspelt one (reported on its line) explains it.
+    placed = [
+        (e.validator == "required", _node_line(tree, _error_path(e)), -len(e.absolute_path), e)
+        for e in errors
+    ]
+    _, line, _, first = min(placed, key=lambda item: item[:3])
+    raise PackError(_schema_message(data, first), str(path), line)
+
+
+def _error_path(error: Any) -> JsonPath:
+    """Where an error is: for an unexpected property, the property itself (a typo's own line),
+    not the mapping that holds it."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        extra = _unexpected(error)
+        if extra:
+            return (*path, extra[0])
+    return path
+
+
+def _unexpected(error: Any) -> list[str]:
+    known = error.schema.get("properties", {})
+    patterns = error.schema.get("patternProperties", {})
+    return [k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)]
+
+
+def pack_schema() -> dict[str, Any]:
+    import json
+
+    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return schema
+
+
+def _schema_message(data: Any, error: Any) -> str:
+    # Messages of combinators quote the whole failing value; the schema's description says what
+    # was expected in fewer words.
+    described = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if error.validator in ("anyOf", "oneOf", "minProperties", "maxProperties", "not") and described:
+        text = f"{_short(error.instance)} is not valid here: expected {described}"
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = ", ".join(error.schema.get("properties", {}))
+        text = f"unknown field {', '.join(map(repr, _unexpected(error)))} (known: {known})"
+    else:
+        text = error.message
+    where = path_text(data, tuple(error.absolute_path))
+    message = " ".join(f"{where}: {text}".split())
+    return message if len(message) <= 240 else message[:239] + "…"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    import json
+
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def path_text(data: Any, path: JsonPath) -> str:
+    """``rule KMS801: when[0].equals`` for ("rules", 0, "when", 0, "equals")."""
+    prefix, rest = "", path
+    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+        rules = data.get("rules") if isinstance(data, dict) else None
+        raw = rules[path[1]] if isinstance(rules, list) and path[1] < len(rules) else None
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        prefix, rest = (f"rule {rid}" if rid else f"rules[{path[1]}]"), path[2:]
+    tail = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest).lstrip(".")
+    return ": ".join(part for part in (prefix, tail) if part) or "pack"
+
+
+def line_of(path: Path, json_path: JsonPath) -> int:
+    """The line (1-based) of the element at ``json_path`` in the pack file, or of its nearest
+    ancestor that exists; 0 if the file cannot be read. Only called to report an error."""
+    try:
+        return _node_line(_compose(path.read_text(encoding="utf-8")), json_path)
+    except (OSError, UnicodeDecodeError):
+        return 0
+
+
+def _compose(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+
+
+def _node_line(node: Any, json_path: Iterable[str | int]) -> int:
+    import yaml
+
+    if node is None:
+        return 0
+    line = node.start_mark.line + 1
+    for step in json_path:
+        found = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(step):
+                    # A scalar's own line; for a mapping or list, the line of its key.
+                    mark = value.start_mark if isinstance(value, yaml.ScalarNode) else key.start_mark
+                    found, line = value, mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            found = node.value[step]
+            line = found.start_mark.line + 1
+        if found is None:
+            break
+        node = found
+    return line
 
 
 def _rule(path: Path, pack: str, raw: Any) -> Rule:
     if not isinstance(raw, dict):
-        raise PackError(f"{path}: each rule must be a mapping")
+        raise PackError("each rule must be a mapping")
     rid = str(raw.get("id", ""))
-    where = f"{path}: rule {rid or '?'}"
+    where = f"rule {rid or '?'}"
     if not _RULE_ID.match(rid):
         raise PackError(f"{where}: id must be 'KMS' followed by 3 digits")
     for required in ("title", "severity", "category", "description", "remediation", "subject", "message"):
@@ -210,8 +468,8 @@ def _rule(path: Path, pack: str, raw: Any) -> Rule:
     if not isinstance(refs, list) or not refs:
         raise PackError(f"{where}: 'references' must list at least one documentation link")
     params = raw.get("params") or {}
-    if not isinstance(params, dict) or not all(isinstance(v, (int, str, bool)) for v in params.values()):
-        raise PackError(f"{where}: 'params' must map names to default numbers, strings or booleans")
+    if not _is_params(params):
+        raise PackError(f"{where}: " + _PARAMS_SHAPE.format(what="'params'"))
     when = tuple(_predicate(where, p) for p in raw.get("when") or [])
     for pred in when:
         if isinstance(pred.operand, dict) and pred.operand.get("param") not in params:
@@ -249,11 +507,29 @@ def _predicate(where: str, raw: Any) -> Predicate:
         if name not in NAMED_TESTS:
             raise PackError(f"{where}: unknown test {name!r} (known: {', '.join(sorted(NAMED_TESTS))})")
         return Predicate(test=name, expect=bool(raw.get("expect", True)))
+    if "question" in raw:
+        from kmsguard.rules_engine.questions import QUESTIONS
+
+        name = str(raw["question"])
+        if name not in QUESTIONS:
+            raise PackError(f"{where}: unknown question {name!r} (known: {', '.join(sorted(QUESTIONS))})")
+        extra = raw.get("params") or {}
+        if not isinstance(extra, dict):
+            raise PackError(f"{where}: a question's 'params' must be a mapping")
+        return Predicate(question=name, expect=bool(raw.get("expect", True)), question_params=dict(extra))
     if "attr" not in raw:
-        raise PackError(f"{where}: a 'when' item needs 'attr' or 'test'")
+        raise PackError(f"{where}: a 'when' item needs 'attr', 'test' or 'question'")
     ops = [op for op in ATTR_OPERATORS if op in raw]
     if len(ops) != 1:
         raise PackError(
             f"{where}: attribute '{raw['attr']}' needs exactly one of {', '.join(ATTR_OPERATORS)}"
         )
-    return Predicate(attr=str(raw["attr"]), operator=ops[0], operand=raw[ops[0]])
+    return Predicate(attr=str(raw["attr"]), operator=ops[0], operand=_as_model_value(raw[ops[0]]))
+
+
+def _as_model_value(operand: Any) -> Any:
+    """YAML lists as tuples, the model's sequences: ``{attr: aliases, equals: []}`` compares a
+    key's ``aliases`` tuple with ``()``, and ``in: [[a], [b]]`` finds ``(a,)``."""
+    if isinstance(operand, list):
+        return tuple(_as_model_value(item) for item in operand)
+    return operand

@@ -8,7 +8,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmsguard.model import Grant, Key, OrgContext, Principal, ResourceRef, Span, Statement, Template, Unknown
+from kmsguard.model import (
+    Grant,
+    Inventory,
+    Key,
+    OrgContext,
+    Policy,
+    Principal,
+    ResourceRef,
+    Span,
+    Statement,
+    Template,
+    Unknown,
+)
 from kmsguard.model.values import INVALID_POLICY, THIS_ACCOUNT, is_symbolic
 from kmsguard.rules_engine.logic import FALSE, TRUE, Truth, of, unresolved
 
@@ -25,6 +37,10 @@ class Subject:
     key: Key | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     org: OrgContext | None = None
+    # The key policy a statement belongs to (questions about access read the whole policy).
+    policy: Policy | None = None
+    # What else the configuration declares (the roles a policy names by reference...).
+    inventory: Inventory | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,7 @@ def _principal_restricted(subject: Subject) -> TestResult:
             pending.append(cond.values.ref)
             continue
         # Values are ORed: one value that matches anyone makes the condition restrict nothing.
-        restricts = [_restricts(v) for v in cond.values]
+        restricts = [_restricts(v, cond.key.lower()) for v in cond.values]
         if not restricts or any(r is False for r in restricts):
             continue
         if all(r is True for r in restricts):
@@ -123,11 +139,43 @@ def _is_concrete(symbol: Unknown | ResourceRef) -> bool:
     return symbol.is_deployment_context or bool(_AWS_COMPUTED.match(symbol.ref))
 
 
-def _restricts(value: Any) -> bool | list[str]:
-    """True when a condition value pins the caller down; False when it matches anyone (all
-    wildcards); else the refs it depends on."""
+_ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
+_ID_KEYS = frozenset(
+    {
+        "aws:principalaccount",
+        "kms:calleraccount",
+        "aws:sourceaccount",
+        "aws:principalorgid",
+        "aws:sourceowner",
+    }
+)
+
+
+def _pins_caller(value: str, key: str) -> bool:
+    """Whether a literal condition value can only be met by callers of a known account or
+    organisation. An ARN pattern pins the account only when its account field is literal: any
+    account can create a role named ``app`` (``arn:aws:iam::*:role/app``). ARNs without an account
+    (S3 buckets) name something globally unique only when the name is literal."""
+    if key in _ARN_KEYS:
+        parts = value.split(":", 5)
+        if len(parts) < 6:
+            return False  # a wildcard spanning several fields
+        if parts[4]:
+            return not any(c in parts[4] for c in "*?")
+        return parts[5] != "" and not any(c in parts[5] for c in "*?")
+    if key in _ID_KEYS:
+        return value != "" and not any(c in value for c in "*?")
+    if key == "aws:principalorgpaths":
+        org = value.split("/", 1)[0]
+        return org.startswith("o-") and not any(c in org for c in "*?")
+    return value.strip("*?") != ""
+
+
+def _restricts(value: Any, key: str = "") -> bool | list[str]:
+    """True when a condition value pins the caller down; False when it matches callers of any
+    account; else the refs it depends on."""
     if isinstance(value, str) and not is_symbolic(value):
-        return value.strip("*?") != ""
+        return _pins_caller(value, key)
     if isinstance(value, (bool, int, float)):
         return True
     symbols = list(value.symbols()) if isinstance(value, Template) else [value]
@@ -373,3 +421,17 @@ NAMED_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "old_policy_version": _old_version,
     "grantee_outside_trusted_accounts": _grantee_outside_trusted,
 }
+
+# Tests kept in their own modules, registered here (imported last: they import Subject from here).
+from kmsguard.rules_engine.access_tests import ACCESS_TESTS  # noqa: E402
+
+NAMED_TESTS.update(ACCESS_TESTS)
+from kmsguard.rules_engine.lifecycle_tests import LIFECYCLE_TESTS  # noqa: E402
+
+NAMED_TESTS.update(LIFECYCLE_TESTS)
+from kmsguard.rules_engine.validity_tests import VALIDITY_TESTS  # noqa: E402
+
+NAMED_TESTS.update(VALIDITY_TESTS)
+from kmsguard.rules_engine.exposure_tests import EXPOSURE_TESTS  # noqa: E402
+
+NAMED_TESTS.update(EXPOSURE_TESTS)

@@ -8,6 +8,7 @@ from typing import Any
 from kmsguard.findings import Diagnostic, Finding
 from kmsguard.model import Inventory, Key, Policy, PolicyKind, Span, Statement, Template, Unknown, display
 from kmsguard.model.values import INVALID_POLICY, ResourceRef
+from kmsguard.rules_engine.key_links import KEY_LINKS, KeyLinks
 from kmsguard.rules_engine.logic import FALSE, Truth, all_of, negate, of, unresolved
 from kmsguard.rules_engine.packs import Pack, Predicate, Rule
 from kmsguard.rules_engine.predicates import NAMED_TESTS, Subject, TestResult
@@ -15,8 +16,9 @@ from kmsguard.rules_engine.predicates import NAMED_TESTS, Subject, TestResult
 
 def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
     if kind == "key":
+        links = {KEY_LINKS: KeyLinks(inventory)}  # which resources encrypt with each key
         for key in inventory.keys:
-            yield Subject("key", key, key.address, key.span, "key", key)
+            yield Subject("key", key, key.address, key.span, "key", key, links)
     elif kind == "key_policy_statement":
         # Key policies of keys, and key policy documents on their own (a policy file, a policy
         # for a key outside the inventory): the statement rules apply to both.
@@ -24,7 +26,18 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
             for stmt in policy.statements:
                 ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
                 fields = {"statement": stmt.label, "principal": "its principals"}
-                yield Subject("key_policy_statement", stmt, address, stmt.span, ctx, key, fields)
+                yield Subject(
+                    "key_policy_statement",
+                    stmt,
+                    address,
+                    stmt.span,
+                    ctx,
+                    key,
+                    fields,
+                    inventory.org,
+                    policy,
+                    inventory,
+                )
             for part in policy.unresolved:
                 yield _unresolved_statement(address, part, key)
         # A key whose whole policy cannot be known is not "fine": every statement rule must say
@@ -33,20 +46,36 @@ def subjects(inventory: Inventory, kind: str) -> Iterator[Subject]:
             if isinstance(key.policy, Unknown) and key.policy.reason != INVALID_POLICY:
                 yield _unresolved_statement(key.address, key.policy, key, key.span_for("policy"))
     elif kind == "key_policy":
-        for address, policy in _key_policies(inventory):
-            yield Subject("key_policy", policy, address, policy.span, "policy")
+        for address, policy, key in _key_policy_holders(inventory):
+            yield Subject(
+                "key_policy",
+                policy,
+                address,
+                policy.span,
+                "policy",
+                key,
+                org=inventory.org,
+                policy=policy,
+                inventory=inventory,
+            )
     elif kind == "identity_policy_statement":
         for address, policy in _identity_policies(inventory):
             for stmt in policy.statements:
                 ctx = f"sid:{stmt.sid}" if stmt.sid else f"statement[{stmt.index}]"
                 fields = {"statement": stmt.label}
                 yield Subject("identity_policy_statement", stmt, address, stmt.span, ctx, None, fields)
+    elif kind == "policy_statement":
+        # Every statement of every policy, key and identity alike (grammar-level rules); each
+        # subject keeps the kind of policy it comes from.
+        yield from subjects(inventory, "key_policy_statement")
+        yield from subjects(inventory, "identity_policy_statement")
     elif kind == "grant":
         for grant in inventory.grants:
             yield Subject("grant", grant, grant.address, grant.span, "grant", org=inventory.org)
     elif kind == "consumer":
+        links = {KEY_LINKS: KeyLinks(inventory)}  # which key each resource encrypts with
         for consumer in inventory.consumers:
-            yield Subject("consumer", consumer, consumer.address, consumer.span, "consumer")
+            yield Subject("consumer", consumer, consumer.address, consumer.span, "consumer", fields=links)
 
 
 def _key_policy_holders(inventory: Inventory) -> list[tuple[str, Policy, Key | None]]:
@@ -59,11 +88,6 @@ def _key_policy_holders(inventory: Inventory) -> list[tuple[str, Policy, Key | N
         (p.address, p.document, None) for p in inventory.policies if p.document.kind is PolicyKind.KEY
     ]
     return holders
-
-
-def _key_policies(inventory: Inventory) -> Iterator[tuple[str, Policy]]:
-    for address, policy, _ in _key_policy_holders(inventory):
-        yield address, policy
 
 
 def _identity_policies(inventory: Inventory) -> Iterator[tuple[str, Policy]]:
@@ -98,10 +122,17 @@ def _unresolved_statement(address: str, part: Unknown, key: Key | None, span: Sp
 def evaluate_predicate(
     pred: Predicate, subject: Subject, params: Mapping[str, Any] | None = None
 ) -> TestResult:
-    if pred.test is not None:
-        result = NAMED_TESTS[pred.test](subject)
+    if pred.test is not None or pred.question is not None:
+        if pred.question is not None:
+            from kmsguard.rules_engine.questions import ask
+
+            result = ask(pred.question, subject, pred.question_params)
+        else:
+            result = NAMED_TESTS[str(pred.test)](subject)
         if not pred.expect:
-            return TestResult(negate(result.truth), result.span, result.fields)
+            # A question's fields (its witness) describe the answer the rule did not want.
+            fields = {} if pred.question is not None else result.fields
+            return TestResult(negate(result.truth), result.span, fields)
         return result
     assert pred.attr is not None and pred.operator is not None
     value = getattr(subject.obj, pred.attr, None)
@@ -123,7 +154,7 @@ def compare(value: Any, operator: str, operand: Any) -> Truth:
     if operator == "not_equals":
         return of(value != operand)
     if operator == "in":
-        return of(value in operand)
+        return of(value in _members(operand))
     if operator == "contains":
         if not isinstance(value, (tuple, list)):
             return FALSE
@@ -132,7 +163,7 @@ def compare(value: Any, operator: str, operand: Any) -> Truth:
             return of(True)
         return unresolved(*symbols) if symbols else FALSE
     if operator == "not_in":
-        return of(value not in operand)
+        return of(value not in _members(operand))
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return FALSE
     if operator == "greater_than":
@@ -140,6 +171,13 @@ def compare(value: Any, operator: str, operand: Any) -> Truth:
     if operator == "less_than":
         return of(value < operand)
     raise ValueError(f"unknown operator {operator}")
+
+
+def _members(operand: Any) -> Any:
+    """A list given as one comma-separated string (``--param NAME=s3,sqs``) is that list."""
+    if isinstance(operand, str):
+        return [part.strip() for part in operand.split(",") if part.strip()]
+    return operand
 
 
 def _short(ref: str, limit: int = 80) -> str:
@@ -159,7 +197,12 @@ def run_rule(rule: Rule, inventory: Inventory, params: Mapping[str, Any] | None 
     values = {**rule.params, **{k: v for k, v in (params or {}).items() if k in rule.params}}
     findings: list[Finding] = []
     for subject in subjects(inventory, rule.subject):
-        results = [evaluate_predicate(p, subject, values) for p in rule.when]
+        results: list[TestResult] = []
+        for pred in rule.when:
+            # A false predicate decides the rule: the ones after it (a prover question) are not asked.
+            results.append(evaluate_predicate(pred, subject, values))
+            if results[-1].truth.is_false:
+                break
         truth = all_of([r.truth for r in results])
         if truth.is_false:
             continue

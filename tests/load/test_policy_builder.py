@@ -89,6 +89,18 @@ def test_account_root_uses_the_partition() -> None:
     assert policy.statements[0].principals[0].value == "arn:aws-us-gov:iam::111122223333:root"
 
 
+@pytest.mark.parametrize(
+    "pattern", ["arn:aws:iam::*:root", "arn:aws:iam::111122223333:role/app-*", "1111222233?3"]
+)
+def test_wildcard_inside_a_principal_arn_is_a_grammar_error(pattern: str) -> None:
+    # source: PRINCIPAL, "Specifying a principal": "You cannot use a wildcard to match part of a
+    # principal name or ARN." Only "*" alone is a wildcard principal.
+    _, diagnostics = build(statement(Principal={"AWS": pattern}))
+    assert [d.rule_id for d in diagnostics] == [RULE_GRAMMAR]
+    assert "cannot be a pattern" in diagnostics[0].message
+    assert build_ok(statement(Principal={"AWS": "*"})).statements[0].principals[0].is_wildcard
+
+
 def test_account_id_like_strings_that_are_not_twelve_digits_are_kept() -> None:
     (principal,) = build_ok(statement(Principal={"AWS": "11112222333"})).statements[0].principals
     assert principal.value == "11112222333"

@@ -1,0 +1,442 @@
+"""Rule checks the prover answers (``when: [{question: NAME}]``): access questions about every
+request at once, each "yes" with a witness request the simulator confirmed.
+
+A pack puts cheap pattern tests before a question (the runtime stops at the first predicate that
+is false), so z3 is imported only when a policy could give the answer "yes": a key policy with no
+wildcard or foreign principal never reaches the prover.
+
+Symbolic values are bound before asking: the deployment's account (``AWS::AccountId``), region
+and partition to the key's, and the key's own ARN. When the key's account is not known (no
+``--account``, no ARN), a stand-in account is used; a "yes" whose caller's account is one the
+policy names literally is then unresolved -- that account may be the key's own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from kmsguard.model import Policy, Statement, Unknown
+from kmsguard.model.values import THIS_ACCOUNT, THIS_PARTITION, THIS_REGION, refs_of
+from kmsguard.rules_engine.access_tests import admitting_principals
+from kmsguard.rules_engine.logic import FALSE, TRUE, unresolved
+from kmsguard.rules_engine.predicates import Subject, TestResult
+
+if TYPE_CHECKING:
+    from kmsguard.prove.questions import ProofResult
+
+# A rule's question has a budget of z3 resource units per solver check rather than a time limit:
+# the same budget gives the same answer on every machine and under any load, so a finding never
+# depends on how busy the CI runner was. Past it the answer is "unknown" -- reported as unresolved,
+# never as "no access". One million units take about a second on the slowest checks measured here;
+# 99% of the checks on the shared corpus need under 300,000 (and a Deny on kms:PutKeyPolicy for
+# every principal but one role, about 800,000). The clock limit only guards against a runaway.
+RULE_RLIMIT = 1_000_000
+RULE_TIMEOUT_MS = 10_000
+
+# The key's account when nothing says which it is. Not a real account (AWS account ids are not all
+# zeros), so it never equals an account a policy names.
+STAND_IN_ACCOUNT = "000000000000"
+_DEPLOYMENT_UNKNOWN = "the key's account (pass --account)"
+
+
+def _key_account(subject: Subject) -> str | None:
+    key = subject.key
+    if key is not None:
+        if isinstance(key.arn, str) and len(key.arn.split(":")) >= 6 and key.arn.split(":")[4]:
+            return key.arn.split(":")[4]
+        if isinstance(key.account, str):
+            return key.account
+    return subject.org.account if subject.org and subject.org.account else None
+
+
+def _bound_policy(subject: Subject, policy: Policy, account: str) -> tuple[Policy, str]:
+    """``policy`` with the deployment context and the key's ARN bound; and that ARN."""
+    from kmsguard.model.bind import ArnResolver
+
+    org = subject.org
+    partition = org.partition if org else "aws"
+    region = (org.region if org else None) or "us-east-1"
+    key = subject.key
+    if key is not None and isinstance(key.arn, str):
+        key_arn = key.arn
+    else:
+        key_id = key.key_id if key is not None and isinstance(key.key_id, str) else "example-key"
+        key_arn = f"arn:{partition}:kms:{region}:{account}:key/{key_id}"
+    context = {THIS_ACCOUNT: account, THIS_PARTITION: partition, THIS_REGION: region}
+    values = _identity_arns(subject, account, partition)
+    if key is not None:
+        values[key.address] = key_arn
+    return ArnResolver(values, context).policy(policy), key_arn
+
+
+def _identity_arns(subject: Subject, account: str, partition: str) -> dict[str, str]:
+    """ARNs of the roles and users the configuration creates, by address: they live in the
+    deployment's account (as KMS012 assumes too). Only literal names give an ARN."""
+    from kmsguard.model.resources import IdentityKind, Source
+
+    arns: dict[str, str] = {}
+    for ident in subject.inventory.identities if subject.inventory is not None else ():
+        if isinstance(ident.arn, str):
+            arns[ident.address] = ident.arn
+        elif (
+            ident.kind in (IdentityKind.ROLE, IdentityKind.USER)
+            and ident.source in (Source.TERRAFORM, Source.CLOUDFORMATION)
+            and isinstance(ident.name, str)
+        ):
+            path = ident.path if isinstance(ident.path, str) and ident.path else "/"
+            arns[ident.address] = f"arn:{partition}:iam::{account}:{ident.kind.value}{path}{ident.name}"
+    return arns
+
+
+def _through(policy: Policy, stmt: Statement) -> Policy:
+    """The access ``stmt`` gives: it, with every statement that can deny (and the parts of the
+    policy not known statically, which might)."""
+    kept = tuple(s for s in policy.statements if s is stmt or s.effect != "Allow")
+    return replace(policy, statements=kept)
+
+
+def _spellings(policy: Policy) -> dict[str, str]:
+    """Condition keys as the policy writes them, by their lower-cased name."""
+    out: dict[str, str] = {}
+    for stmt in policy.statements:
+        if isinstance(stmt.conditions, tuple):
+            for cond in stmt.conditions:
+                if isinstance(cond.key, str):
+                    out.setdefault(cond.key.lower(), cond.key)
+    return out
+
+
+def _shown(value: Any) -> str:
+    # Bool and name matching is case-insensitive, so the solver's "tRUe" is AWS's "true".
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value) if value != "" else '""'
+
+
+def _witness_text(result: ProofResult, policy: Policy) -> str:
+    case = result.witness_case or {}
+    who = str(case.get("principal", "a caller"))
+    text = f"{who} calling {case.get('action', 'the key')}"
+    context = case.get("context") or {}
+    if context:
+        names = _spellings(policy)
+        text += " with " + ", ".join(f"{names.get(k.lower(), k)}={_shown(v)}" for k, v in context.items())
+    if result.needs_identity_policy:
+        text += " (its own account's IAM policy allowing)"
+    return text
+
+
+def _named_accounts(policy: Policy) -> set[str]:
+    from kmsguard.prove.questions import _ACCOUNT_ID, _literals
+
+    return {a for text in _literals(policy) for a in _ACCOUNT_ID.findall(text)}
+
+
+# Accounts a witness is shown with, when the solver's arbitrary choice works as well: the message
+# then reads the same whichever files were checked before (z3's models depend on its history).
+_SHOWN_ACCOUNTS = ("999999999999", "888888888888", "777777777777")
+
+
+def _replaced(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_replaced(v, old, new) for v in value)
+    if isinstance(value, dict):
+        return {k: _replaced(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _canonical(result: ProofResult, policy: Policy) -> ProofResult:
+    """The witness shown the same way whatever the solver happened to pick: its caller's account
+    replaced by a fixed one the policy does not name, and its user or role name by a fixed one,
+    each kept only when the simulator allows that request too."""
+    witness = result.witness
+    if witness is None or not isinstance(result.witness_case, dict) or not witness.caller.account:
+        return result
+    old = witness.caller.account
+    named = _named_accounts(policy)
+    new = next((a for a in _SHOWN_ACCOUNTS if a not in named), None)
+    if old not in named and new is not None and old != new:
+        result = _if_allowed(result, policy, old, new)
+    return _renamed(result, policy)
+
+
+_IAM_NAME = re.compile(r"^(arn:[^:]*:iam::\d{12}:(user|role)/(?:[^/]*/)*)([^/]*)$")
+
+
+def _renamed(result: ProofResult, policy: Policy) -> ProofResult:
+    """The witness with the caller's user or role named ``example-user`` / ``example-role``."""
+    assert result.witness is not None
+    arn = result.witness.caller.arn
+    match = _IAM_NAME.match(arn)
+    if match is None or match.group(3) == f"example-{match.group(2)}":
+        return result
+    new_arn = f"{match.group(1)}example-{match.group(2)}"
+    result = _if_allowed(result, policy, arn, new_arn)
+    if result.witness is not None and result.witness.caller.arn == new_arn and match.group(2) == "role":
+        old_session = f"assumed-role/{match.group(3)}/"
+        result = _if_allowed(result, policy, old_session, "assumed-role/example-role/")
+    return result
+
+
+def _if_allowed(result: ProofResult, policy: Policy, old: str, new: str) -> ProofResult:
+    """``result`` with ``old`` replaced by ``new`` in its witness, when the simulator allows the
+    changed request as well; else ``result`` unchanged."""
+    from kmsguard.authz.evaluate import decide
+    from kmsguard.authz.types import AuthzInputs, Outcome
+
+    witness = result.witness
+    assert witness is not None
+    caller = witness.caller
+    is_account = old == caller.account
+    caller = replace(
+        caller,
+        arn=_replaced(caller.arn, old, new),
+        account=new if is_account else caller.account,
+        session_arn=_replaced(caller.session_arn, old, new),
+        userid=_replaced(caller.userid, old, new) if is_account else caller.userid,
+    )
+    request = replace(witness, caller=caller, context=_replaced(dict(witness.context), old, new))
+    identity = (_allow_policy(request.action),) if result.needs_identity_policy else ()
+    if (
+        decide(AuthzInputs(key_policy=policy, identity_policies=identity), request).outcome
+        is not Outcome.ALLOW
+    ):
+        return result
+    return replace(
+        result,
+        witness=request,
+        witness_case=_replaced(result.witness_case, old, new),
+        explanation=result.explanation.replace(old, new),
+    )
+
+
+def _allow_policy(action: str) -> Policy:
+    """The caller's own account allowing ``action`` (a foreign caller's IAM is its own choice)."""
+    from kmsguard.load.policy_builder import build_policy
+    from kmsguard.model import PolicyKind
+
+    statement = {"Effect": "Allow", "Action": action, "Resource": "*"}
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    policy, _ = build_policy(document, PolicyKind.IDENTITY, resource="caller's identity policy")
+    assert isinstance(policy, Policy)
+    return policy
+
+
+# Answers by question and bound policy: a module instantiated many times, or a policy shared by
+# keys, is proved once per run. (Spans do not take part in a policy's equality.)
+_ANSWERS: dict[tuple[Any, ...], ProofResult] = {}
+_MEMO_LIMIT = 4096
+
+
+def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) -> ProofResult:
+    """The answer from this run's memo, else from the answer cache on disk, else asked (and then
+    kept in both, with its witness already in the form reports show)."""
+    from kmsguard.prove.questions import ProofResult
+    from kmsguard.rules_engine import answer_cache
+
+    try:
+        return _ANSWERS[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable part: ask every time
+        return _canonical(ask(), policy)
+    if len(_ANSWERS) >= _MEMO_LIMIT:
+        _ANSWERS.clear()
+    disk_key = answer_cache.key_of(*key)
+    stored = answer_cache.load(disk_key)
+    if stored is not None and stored.get("answer") in ("yes", "no", "unknown"):
+        answer = ProofResult(
+            str(stored["answer"]),
+            None,
+            tuple(str(d) for d in stored.get("depends_on") or ()),
+            str(stored.get("explanation", "")),
+            stored.get("witness_case"),
+            bool(stored.get("needs_identity_policy")),
+        )
+    else:
+        answer = _canonical(ask(), policy)
+        answer_cache.store(
+            disk_key,
+            {
+                "answer": answer.answer,
+                "depends_on": list(answer.depends_on),
+                "explanation": answer.explanation,
+                "witness_case": answer.witness_case,
+                "needs_identity_policy": answer.needs_identity_policy,
+            },
+        )
+    _ANSWERS[key] = answer
+    return answer
+
+
+def _evidence(result: ProofResult, policy: Policy) -> dict[str, str]:
+    witness = _witness_text(_canonical(result, policy), policy)
+    return {"witness": witness, "evidence": f": e.g. {witness}", "explanation": result.explanation}
+
+
+Asker = Callable[[Policy, str, str], "ProofResult"]
+
+
+def _answers(
+    subject: Subject, policy: Policy, name: str, ask: Asker, extra: tuple[Any, ...] = ()
+) -> list[Any]:
+    """The question for each account the key may be in: the known one; else a stand-in for "an
+    account the policy does not name" and each account it names (the key may be in any of them)."""
+    account = _key_account(subject)
+    if account is not None:
+        candidates = [account]
+    else:
+        probe, _ = _bound_policy(subject, policy, STAND_IN_ACCOUNT)
+        candidates = [STAND_IN_ACCOUNT, *sorted(_named_accounts(probe))]
+    out = []
+    for candidate in candidates:
+        bound, key_arn = _bound_policy(subject, policy, candidate)
+        result = _memo(
+            (name, bound, candidate, key_arn, *extra),
+            lambda b=bound, c=candidate, k=key_arn: ask(b, c, k),
+            bound,
+        )
+        out.append((candidate, bound, result))
+    return out
+
+
+def _verdict(answers: list[Any], bad: str = "yes") -> TestResult:
+    """One truth from the answers for each account the key may be in: ``bad`` for all of them is
+    a finding, for none of them no finding, for some of them a finding that depends on the key's
+    account. Any "unknown" makes it unresolved."""
+    unknown = [r for _, _, r in answers if r.answer == "unknown"]
+    hits = [(account, bound, r) for account, bound, r in answers if r.answer == bad]
+    if unknown:
+        reasons = tuple(d for r in unknown for d in (r.depends_on or ("the prover could not decide",)))
+        fields = _evidence(hits[0][2], hits[0][1]) if hits and hits[0][2].witness_case else {"evidence": ""}
+        return TestResult(unresolved(*dict.fromkeys(reasons)), fields=fields)
+    if not hits:
+        return TestResult(FALSE)
+    _, bound, result = hits[0]
+    fields = (
+        _evidence(result, bound)
+        if result.witness_case
+        else {"evidence": "", "explanation": result.explanation}
+    )
+    if len(hits) < len(answers):
+        where = ", ".join(
+            a if a != STAND_IN_ACCOUNT else "an account the policy does not name" for a, _, _ in hits
+        )
+        return TestResult(unresolved(f"{_DEPLOYMENT_UNKNOWN}: so if it is {where}"), fields=fields)
+    return TestResult(TRUE, fields=fields)
+
+
+def _statement_policy(subject: Subject) -> Policy | TestResult:
+    if subject.kind != "key_policy_statement":
+        return subject.policy if subject.policy is not None else TestResult(unresolved("the key policy"))
+    stmt = subject.obj
+    if isinstance(stmt.effect, Unknown):  # a part of the policy not known statically
+        return TestResult(unresolved(*refs_of(stmt.effect)), fields={"evidence": ""})
+    if subject.policy is None:
+        return TestResult(unresolved("the key policy"), fields={"evidence": ""})
+    return _through(subject.policy, stmt)
+
+
+def _public(subject: Subject, params: Mapping[str, Any]) -> TestResult:
+    """Can a principal of an account the policy does not name (a stranger) use the key -- through
+    this statement when the subject is a statement?"""
+    from kmsguard.prove import questions
+
+    policy = _statement_policy(subject)
+    if isinstance(policy, TestResult):
+        return policy
+    actions = params.get("actions")
+
+    def ask(bound: Policy, account: str, key_arn: str) -> ProofResult:
+        return questions.public(
+            bound,
+            actions,
+            key_account=account,
+            key_arn=key_arn,
+            timeout_ms=RULE_TIMEOUT_MS,
+            rlimit=RULE_RLIMIT,
+        )
+
+    return _verdict(_answers(subject, policy, "public", ask, (actions,)))
+
+
+def _external(subject: Subject, params: Mapping[str, Any]) -> TestResult:
+    """Can a principal outside the trusted accounts (default: the key's own) and organisation (when
+    configured) use the key?"""
+    from kmsguard.prove import questions
+
+    policy = _statement_policy(subject)
+    if isinstance(policy, TestResult):
+        return policy
+    account = _key_account(subject)
+    org = subject.org
+    trusted = tuple(org.trusted_accounts) if org else ()
+    org_id = org.org_id if org else None
+    actions = params.get("actions")
+    shown = {"trusted": _trusted_text(account, trusted)}
+    bound, _ = _bound_policy(subject, policy, account or STAND_IN_ACCOUNT)
+    definite, symbolic = admitting_principals(bound, account or STAND_IN_ACCOUNT, trusted)
+    if not definite and not symbolic and account is not None:
+        return TestResult(FALSE)  # once bound, every principal is of the key's or a trusted account
+    if not definite and symbolic:
+        # Only principals not known statically may be outsiders: that is the answer, and the
+        # solver would spend its time on values it cannot see.
+        return TestResult(unresolved(*symbolic), fields={"evidence": "", **shown})
+
+    def ask(bound: Policy, key_account: str, key_arn: str) -> ProofResult:
+        return questions.external(
+            bound,
+            trusted,
+            org_id,
+            actions,
+            key_account=key_account,
+            key_arn=key_arn,
+            timeout_ms=RULE_TIMEOUT_MS,
+            rlimit=RULE_RLIMIT,
+        )
+
+    verdict = _verdict(_answers(subject, policy, "external", ask, (actions, trusted, org_id)))
+    if params.get("beyond_public") and verdict.truth.is_true and _public(subject, params).truth.is_true:
+        return TestResult(FALSE)  # open to every account: the public-access rule's finding alone
+    return replace(verdict, fields={**verdict.fields, **shown})
+
+
+def _trusted_text(account: str | None, trusted: tuple[str, ...]) -> str:
+    return ", ".join((account or "the key's account", *trusted))
+
+
+def _lockout(subject: Subject, params: Mapping[str, Any]) -> TestResult:
+    """Can no principal call kms:PutKeyPolicy on the key any more?"""
+    from kmsguard.prove import questions
+
+    policy = _statement_policy(subject)
+    if isinstance(policy, TestResult):
+        return policy
+
+    def ask(bound: Policy, account: str, key_arn: str) -> ProofResult:
+        return questions.lockout(
+            bound, key_account=account, key_arn=key_arn, timeout_ms=RULE_TIMEOUT_MS, rlimit=RULE_RLIMIT
+        )
+
+    return _verdict(_answers(subject, policy, "lockout", ask))
+
+
+QUESTIONS: dict[str, Callable[[Subject, Mapping[str, Any]], TestResult]] = {
+    "public": _public,
+    "external": _external,
+    "lockout": _lockout,
+}
+
+
+def ask(name: str, subject: Subject, params: Mapping[str, Any]) -> TestResult:
+    return QUESTIONS[name](subject, params)
+
+
+__all__ = ["QUESTIONS", "STAND_IN_ACCOUNT", "ask"]
