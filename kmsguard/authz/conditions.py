@@ -1063,7 +1063,29 @@ def _build_caller_context(caller: Caller, resource_account: str) -> dict[str, Co
     return ctx
 
 
-_LAST_CALLER: list[Any] = [None, None, None]  # caller, resource account, context (one-entry cache)
+# _build_caller_context per (caller value, resource account), with the keys whose values are not
+# plain strings or string tuples (an unresolved aws:userid). Keyed by the caller's content, so equal
+# callers share an entry and no id can be reused; cleared wholesale past the bound.
+_CALLER_CONTEXTS: dict[tuple[Any, str], tuple[dict[str, ContextValue], frozenset[str]]] = {}
+_CALLER_CONTEXTS_LIMIT = 1024
+
+
+def _cached_caller_context(
+    caller: Caller, resource_account: str
+) -> tuple[dict[str, ContextValue], frozenset[str]]:
+    """``_build_caller_context`` (shared: callers must copy it before changing it) and its odd keys."""
+    value_key = caller._value_key
+    key = (value_key, resource_account)
+    hit = _CALLER_CONTEXTS.get(key) if value_key is not None else None
+    if hit is not None:
+        return hit
+    ctx = _build_caller_context(caller, resource_account)
+    odd = frozenset(k for k, v in ctx.items() if v.__class__ is not str and v.__class__ is not tuple)
+    if value_key is not None:
+        if len(_CALLER_CONTEXTS) >= _CALLER_CONTEXTS_LIMIT:
+            _CALLER_CONTEXTS.clear()
+        _CALLER_CONTEXTS[key] = (ctx, odd)
+    return ctx, odd
 
 
 def caller_context(caller: Caller, resource_account: str) -> dict[str, ContextValue]:
@@ -1071,12 +1093,7 @@ def caller_context(caller: Caller, resource_account: str) -> dict[str, ContextVa
     aws:PrincipalAccount, aws:PrincipalOrgID, aws:PrincipalOrgPaths, aws:PrincipalTag/<k>,
     aws:PrincipalType, aws:username, aws:userid, aws:PrincipalIsAWSService,
     aws:PrincipalServiceName, kms:CallerAccount, aws:ResourceAccount."""
-    last = _LAST_CALLER
-    if last[0] is caller and last[1] == resource_account:
-        return dict(last[2])
-    ctx = _build_caller_context(caller, resource_account)
-    last[0], last[1], last[2] = caller, resource_account, ctx
-    return dict(ctx)
+    return dict(_cached_caller_context(caller, resource_account)[0])
 
 
 def _context_value(value: Any) -> ContextValue:
@@ -1098,13 +1115,34 @@ def request_context(request: Request) -> dict[str, ContextValue]:
     context condition"). Request keys win over the caller's. Two request keys that differ only by
     case and carry different values make that key unresolved: AWS says only that the key name
     "matches both" and "only one value matches" ("IAM JSON policy elements: Condition")."""
-    ctx = caller_context(request.caller, request.resource_account)
+    return context_and_odd_keys(request)[0]
+
+
+def context_and_odd_keys(request: Request) -> tuple[dict[str, ContextValue], frozenset[str]]:
+    """``request_context`` and the keys whose values are neither strings nor plain string tuples
+    (``UnresolvedContextValue``): results that read those keys must not be memoised by value."""
+    base, odd = _cached_caller_context(request.caller, request.resource_account)
     seen: dict[str, ContextValue] = {}
+    odd_request: list[str] = []
     for key, raw in request.context.items():
         name = key.lower()
-        value = _context_value(raw)
+        kind = raw.__class__
+        if kind is str:
+            value: ContextValue = raw
+        elif (kind is list or kind is tuple) and all(v.__class__ is str for v in raw):
+            value = tuple(raw)
+        else:
+            value = _context_value(raw)
+            if value.__class__ is not str and value.__class__ is not tuple:
+                odd_request.append(name)
         if name in seen and seen[name] != value:
             value = UnresolvedContextValue(f"{name} (request keys that differ only by case)")
+            odd_request.append(name)
         seen[name] = value
+    ctx = dict(base)
     ctx.update(seen)
-    return ctx
+    if odd_request or (odd and not odd.isdisjoint(seen)):
+        # A request key replaces the caller's value of the same name, and a later duplicate an
+        # earlier one: the odd keys are those whose final value is odd.
+        odd = frozenset(name for name in (*odd, *odd_request) if ctx[name].__class__ not in (str, tuple))
+    return ctx, odd

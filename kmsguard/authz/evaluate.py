@@ -21,10 +21,19 @@ policies in AWS KMS" and "Grants in AWS KMS"):
 Symbolic (IaC) values never lead to a guess: the decision is computed for every value of the
 unknown facts, and when the answers differ the outcome is ``Unresolved`` with ``depends_on``.
 
-Speed: policies are compiled once per ``Policy`` object (actions lower-cased, wildcards as regexes,
-a plan per action), trace entries that do not depend on the request are built once, and a
-policy's verdict is memoised per (action, resource, caller object, values of the context keys its
-conditions read) when nothing else can change it.
+Speed (every cache below is keyed by everything its value depends on, holds the objects whose
+ids it uses, and is bounded):
+- each ``Policy`` object is compiled once per trace source (actions lower-cased, wildcards as
+  regexes, a ``_Plan`` per action), and trace entries that do not depend on the request are built
+  once;
+- what a decision does apart from reading policies -- the errors KMS answers first, which policies
+  apply, the shape of the combination -- is planned once per (inputs object, caller's principal
+  fields, action, resource) (``_DecisionPlan``);
+- a policy's verdict (its deny, allow, trace entries) is memoised per (action, resource, caller's
+  principal fields, values of the context keys its conditions read) when nothing else can change it;
+- each request's context is built once (``Request._condition_context``), each caller's implied
+  keys once per caller value (``conditions.caller_context``), and the combination of AWS's rules
+  once per set of facts (``_resolved``).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from __future__ import annotations
 import itertools
 import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -49,7 +58,6 @@ from kmsguard.authz.principals import (
 from kmsguard.authz.types import (
     AuthzInputs,
     Caller,
-    ContextValue,
     Decision,
     Outcome,
     PrincipalKind,
@@ -155,9 +163,9 @@ class _CStatement:
     not_resource: TraceEntry
     not_principal: TraceEntry
     matched: TraceEntry
-    # Principal matches per caller object (id -> (caller, boundary attached, match, kinds)): the
-    # entry keeps the caller alive, so the id is not reused while cached.
-    principal_memo: dict[int, tuple[Any, ...]] = field(default_factory=dict, compare=False)
+    # Principal matches by (``Caller._principal_key``, boundary attached): the caller fields that
+    # principal matching reads.
+    principal_memo: dict[tuple[Any, bool], tuple[Any, ...]] = field(default_factory=dict, compare=False)
     entries: dict[tuple[bool, str], TraceEntry] = field(default_factory=dict, compare=False)
     condition_memo: dict[tuple[Any, ...], tuple[Any, TraceEntry]] = field(default_factory=dict, compare=False)
 
@@ -209,13 +217,14 @@ class _CPolicy:
 
 @dataclass(frozen=True)
 class _Plan:
-    """The statements of one policy for one action, and how its results are memoised: by resource,
-    caller object and the values of ``memo_keys`` (the keys the Condition blocks read); None when a
-    result can depend on anything else (symbolic elements, policy variables)."""
+    """The statements of one policy for one action, and how its verdicts are memoised: by resource,
+    the caller's ``_principal_key`` (what principal matching reads), boundary, principal matching and
+    the values of ``memo_keys`` (the keys the Condition blocks read); None when a verdict can depend
+    on anything else (symbolic elements, policy variables)."""
 
     steps: tuple[tuple[int, Any], ...]
     memo_keys: tuple[str, ...] | None
-    memo: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict, compare=False)
+    memo: dict[tuple[Any, ...], _Verdict] = field(default_factory=dict, compare=False)
 
 
 def _plan_memo_keys(steps: list[tuple[int, Any]]) -> tuple[str, ...] | None:
@@ -237,7 +246,10 @@ def _plan_memo_keys(steps: list[tuple[int, Any]]) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(keys))
 
 
-_CACHE: dict[int, tuple[Policy, str, _CPolicy]] = {}
+# Compiled policies by (id(policy), trace source): the source names the policy in trace entries built
+# once (the same Policy object can be an identity policy and a boundary). The entry holds the
+# policy, so its id is not reused while cached.
+_CACHE: dict[tuple[int, str], tuple[Policy, _CPolicy]] = {}
 _CACHE_LIMIT = 4096
 
 
@@ -269,11 +281,11 @@ def _memo_keys(conditions: Any, variables: bool) -> tuple[str, ...] | None:
 
 
 def _compiled(policy: Policy, source: str) -> _CPolicy:
-    """The policy compiled once; keyed by object identity (the entry keeps the policy alive, so an
-    id is never reused while cached)."""
-    hit = _CACHE.get(id(policy))
-    if hit is not None and hit[0] is policy and hit[1] == source:
-        return hit[2]
+    """The policy compiled once per trace source; keyed by object identity (the entry keeps the
+    policy alive, so an id is never reused while cached)."""
+    hit = _CACHE.get((id(policy), source))
+    if hit is not None and hit[0] is policy:
+        return hit[1]
     if len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.clear()
     variables = policy.version != "2008-10-17" and policy.version is not None
@@ -314,112 +326,14 @@ def _compiled(policy: Policy, source: str) -> _CPolicy:
             )
         )
     compiled = _CPolicy(tuple(statements), tuple(u.ref for u in policy.unresolved), variables)
-    _CACHE[id(policy)] = (policy, source, compiled)
+    _CACHE[(id(policy), source)] = (policy, compiled)
     return compiled
 
 
 # -- matching -------------------------------------------------------------------------------------
 
 
-class _Ctx:
-    """The request context, computed on first use (most statements have no conditions).
-
-    When the request's own keys are plain (string or list-of-string values, no two keys that differ
-    only by case), single keys are read from the caller's context and the request's keys without
-    merging them; ``get`` builds the merged mapping only for a full condition evaluation."""
-
-    __slots__ = ("_caller", "_extra", "_value", "request")
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self._value: Mapping[str, ContextValue] | None = None
-        self._extra: dict[str, ContextValue] | None = None
-        self._caller: Mapping[str, ContextValue] | None = None
-
-    def _split(self) -> None:
-        request = self.request
-        extra = _plain_request_keys(request.context)
-        if extra is None:
-            self._value = _conditions.request_context(request)
-            return
-        self._extra = extra
-        self._caller = _caller_context(request)
-
-    def get(self) -> Mapping[str, ContextValue]:
-        if self._value is None:
-            if self._caller is None:
-                self._split()
-            if self._value is None:
-                assert self._caller is not None and self._extra is not None
-                if self._extra:
-                    merged = dict(self._caller)
-                    merged.update(self._extra)
-                    self._value = merged
-                else:
-                    self._value = self._caller
-        return self._value
-
-    def lookup(self, key: str) -> ContextValue | None:
-        """One (lower-cased) key of the request context."""
-        extra = self._extra
-        if extra is not None:
-            found = extra.get(key)
-            return self._caller.get(key) if found is None else found  # type: ignore[union-attr]
-        if self._value is None:
-            self._split()
-            return self.lookup(key)
-        return self._value.get(key)
-
-
-# caller_context per (caller object, resource account); the entry keeps the caller alive.
-_CALLER_CONTEXTS: dict[tuple[int, str], tuple[Caller, dict[str, ContextValue]]] = {}
-
-
-# _plain_request_keys per request-context object (requests are immutable; the entry keeps the
-# mapping alive so its id is not reused): a batch asks many questions with the same context.
-_PLAIN_KEYS: dict[int, tuple[Mapping[str, Any], dict[str, ContextValue] | None]] = {}
-
-
-def _plain_request_keys(context: Mapping[str, Any]) -> dict[str, ContextValue] | None:
-    hit = _PLAIN_KEYS.get(id(context))
-    if hit is not None and hit[0] is context:
-        return hit[1]
-    lowered = _lowered_request_keys(context)
-    if len(_PLAIN_KEYS) >= 4096:
-        _PLAIN_KEYS.clear()
-    _PLAIN_KEYS[id(context)] = (context, lowered)
-    return lowered
-
-
-def _lowered_request_keys(context: Mapping[str, Any]) -> dict[str, ContextValue] | None:
-    """The request's keys lower-cased, as ``conditions.request_context`` would add them, or None
-    when that needs its own handling (other value types, keys that differ only by case)."""
-    lowered: dict[str, ContextValue] = {}
-    for key, value in context.items():
-        kind = value.__class__
-        if kind is str:
-            lowered[key.lower()] = value
-        elif (kind is tuple or kind is list) and all(v.__class__ is str for v in value):
-            lowered[key.lower()] = tuple(value)
-        else:
-            return None
-    return lowered if len(lowered) == len(context) else None
-
-
-def _caller_context(request: Request) -> Mapping[str, ContextValue]:
-    """``conditions.caller_context``, built once per caller object and resource account."""
-    caller = request.caller
-    key = (id(caller), request.resource_account)
-    hit = _CALLER_CONTEXTS.get(key)
-    if hit is None or hit[0] is not caller:
-        if len(_CALLER_CONTEXTS) >= 1024:
-            _CALLER_CONTEXTS.clear()
-        hit = (caller, _conditions.caller_context(caller, request.resource_account))
-        _CALLER_CONTEXTS[key] = hit
-    return hit[1]
-
-
-def _match_element(element: _Element, value: str, ctx: _Ctx, depends: list[str]) -> Tri:
+def _match_element(element: _Element, value: str, request: Request, depends: list[str]) -> Tri:
     """Whether the element (Action or Resource, possibly negated) covers the value. Results that do
     not depend on policy variables are memoised per element (actions and keys repeat)."""
     if element.unknown:
@@ -432,9 +346,10 @@ def _match_element(element: _Element, value: str, ctx: _Ctx, depends: list[str])
             element.memo[value] = memo
     hit, found_depends = memo
     if hit is False and element.has_variables:
+        context = request._condition_context[0]
         for pattern in element.patterns:
             if pattern.variable:
-                text = _conditions.substitute_variables(pattern.exact or "", ctx.get())
+                text = _conditions.substitute_variables(pattern.exact or "", context)
                 if text is not None and _resource_like(text, value):
                     hit = True
                     break
@@ -519,13 +434,66 @@ def _and(a: Tri, b: Tri) -> Tri:
     return True
 
 
-class _PolicyResult:
-    """One policy's verdict (a plain class with class-level defaults: cheap to create)."""
+class _Verdict(NamedTuple):
+    """One policy's verdict for one request: its explicit deny and allow; for a policy with a
+    Principal element, the allow per way a statement names the caller (``PrincipalMatch``); and the
+    trace entries and ``depends_on`` refs it contributes. Immutable, so a memoised one is shared."""
 
-    deny: Tri = False
-    allow: Tri = False
-    # For policies with a Principal element: the allow per way the principal names the caller.
-    by_kind: dict[PrincipalMatch, Tri] | None = None
+    deny: Tri
+    allow: Tri
+    direct: Tri
+    role: Tri
+    wild: Tri
+    account: Tri
+    trace: tuple[TraceEntry, ...]
+    depends: tuple[str, ...]
+
+
+def _unknown_policy(source: str, with_principal: bool) -> _Verdict:
+    """A policy that is not known (an IaC value that did not resolve): every fact depends on it."""
+    kinds: Tri = None if with_principal else False
+    return _Verdict(
+        None if with_principal else False,
+        None,
+        kinds,
+        kinds,
+        kinds,
+        kinds,
+        (TraceEntry(source, "", "", False, "policy not known"),),
+        (source,),
+    )
+
+
+class _PolicyStep(NamedTuple):
+    """One policy as a decision reads it: compiled, with its plan for the action (both None when the
+    policy is not known), and how it is matched."""
+
+    policy: Policy | None
+    source: str
+    compiled: _CPolicy | None
+    plan: _Plan | None
+    with_principal: bool
+    boundary_attached: bool
+    check_resource: bool
+
+
+def _policy_step(
+    policy: Policy | None,
+    source: str,
+    action_lc: str,
+    *,
+    with_principal: bool,
+    boundary_attached: bool = False,
+    check_resource: bool = True,
+) -> _PolicyStep:
+    if policy is None:
+        return _PolicyStep(None, source, None, None, with_principal, boundary_attached, check_resource)
+    hit = _CACHE.get((id(policy), source))
+    compiled = hit[1] if hit is not None and hit[0] is policy else _compiled(policy, source)
+    plan = compiled.plans.get(action_lc)
+    if plan is None:
+        plan = compiled.plan(action_lc)
+    return _PolicyStep(policy, source, compiled, plan, with_principal, boundary_attached, check_resource)
 
 
 def _evaluate_policy(
@@ -533,63 +501,90 @@ def _evaluate_policy(
     source: str,
     request: Request,
     action_lc: str,
-    ctx: _Ctx,
-    trace: list[TraceEntry],
-    depends: list[str],
     *,
     with_principal: bool,
     boundary_attached: bool = False,
     check_resource: bool = True,
-) -> _PolicyResult:
+) -> _Verdict:
     """One policy's explicit deny and allow for the request, each statement traced."""
-    result = _PolicyResult()
-    if with_principal:
-        result.by_kind = {}
-    if policy is None:
-        result.deny = None if with_principal else False
-        result.allow = None
-        if with_principal:
-            assert result.by_kind is not None
-            for kind in PrincipalMatch:
-                if kind is not PrincipalMatch.NONE:
-                    result.by_kind[kind] = None
-        trace.append(TraceEntry(source, "", "", False, "policy not known"))
-        depends.append(source)
-        return result
-    compiled = _compiled(policy, source)
+    step = _policy_step(
+        policy,
+        source,
+        action_lc,
+        with_principal=with_principal,
+        boundary_attached=boundary_attached,
+        check_resource=check_resource,
+    )
+    return _verdict(step, request, action_lc)
+
+
+def _verdict(step: _PolicyStep, request: Request, action_lc: str) -> _Verdict:
+    """``_evaluate_policy`` for a resolved step.
+
+    Memoised per (policy, source, action) plan, as ``_Plan`` says, when nothing else can change the
+    verdict."""
+    plan = step.plan
+    if plan is None:
+        return _unknown_policy(step.source, step.with_principal)
     caller = request.caller
-    caller_id = id(caller)
-    resource = request.resource if check_resource else None
+    resource = request.resource if step.check_resource else None
+    keys = plan.memo_keys
+    memo_key: tuple[Any, ...] | None = None
+    if keys is not None:
+        if keys:
+            context, odd = request._condition_context
+            # An unresolved context value (a tuple subclass equal to ()) is not memoised by value.
+            if not odd or odd.isdisjoint(keys):
+                memo_key = (
+                    resource,
+                    caller._principal_key,
+                    step.boundary_attached,
+                    step.with_principal,
+                    tuple(map(context.get, keys)),
+                )
+        else:
+            memo_key = (resource, caller._principal_key, step.boundary_attached, step.with_principal)
+        if memo_key is not None:
+            found = plan.memo.get(memo_key)
+            if found is not None:
+                return found
+    verdict = _evaluate_statements(
+        step.compiled,  # type: ignore[arg-type]
+        plan,
+        step.source,
+        request,
+        action_lc,
+        caller,
+        resource,
+        step.with_principal,
+        step.boundary_attached,
+    )
+    if memo_key is not None:
+        if len(plan.memo) >= 1024:
+            plan.memo.clear()
+        plan.memo[memo_key] = verdict
+    return verdict
+
+
+def _evaluate_statements(
+    compiled: _CPolicy,
+    plan: _Plan,
+    source: str,
+    request: Request,
+    action_lc: str,
+    caller: Caller,
+    resource: str | None,
+    with_principal: bool,
+    boundary_attached: bool,
+) -> _Verdict:
+    """``_evaluate_policy`` without the memo: every statement of the plan, in order."""
+    principal_key = (caller._principal_key, boundary_attached)
+    trace: list[TraceEntry] = []
+    depends: list[str] = []
     append = trace.append
     deny: Tri = False
     allow: Tri = False
-    by_kind = result.by_kind
-    plan = compiled.plan(action_lc)
-    memo_key: tuple[Any, ...] | None = None
-    if plan.memo_keys is not None:
-        if plan.memo_keys:
-            lookup = ctx.lookup
-            values = tuple([lookup(k) for k in plan.memo_keys])
-        else:
-            values = ()
-        for value in values:
-            # An unresolved context value is a tuple subclass that compares equal to (): not memoised.
-            if value is not None and value.__class__ is not str and value.__class__ is not tuple:
-                break
-        else:
-            memo_key = (resource, caller_id, boundary_attached, with_principal, values)
-            hit = plan.memo.get(memo_key)
-            if hit is not None and hit[0] is caller:
-                trace.extend(hit[4])
-                if hit[5]:
-                    depends.extend(hit[5])
-                result.deny = hit[1]
-                result.allow = hit[2]
-                if by_kind is not None:
-                    by_kind.update(hit[3])
-                return result
-    trace_start = len(trace)
-    depends_start = len(depends)
+    by_kind: dict[PrincipalMatch, Tri] | None = {} if with_principal else None
     for step, cs in plan.steps:
         if step == 0:
             append(cs)
@@ -597,13 +592,13 @@ def _evaluate_policy(
         local: list[str] = []
         matched: Tri = True
         if step == 2 and cs.action is not None:
-            matched = _match_element(cs.action, action_lc, ctx, local)
+            matched = _match_element(cs.action, action_lc, request, local)
             if matched is False:
                 append(cs.not_action)
                 continue
         element = cs.resource
         if element is not None and resource is not None and not (element.any and not element.negated):
-            found = _match_element(element, resource, ctx, local)
+            found = _match_element(element, resource, request, local)
             if found is False:
                 append(cs.not_resource)
                 continue
@@ -611,14 +606,14 @@ def _evaluate_policy(
                 matched = None
         kinds: tuple[tuple[PrincipalMatch, Tri], ...] = ()
         if with_principal:
-            memo = cs.principal_memo.get(caller_id)
-            if memo is not None and memo[0] is caller and memo[1] is boundary_attached:
-                found, kinds = memo[2], memo[3]
+            memo = cs.principal_memo.get(principal_key)
+            if memo is not None:
+                found, kinds = memo
             else:
                 found, kinds = _principal_match(cs, caller, boundary_attached)
                 if len(cs.principal_memo) >= 256:
                     cs.principal_memo.clear()
-                cs.principal_memo[caller_id] = (caller, boundary_attached, found, kinds)
+                cs.principal_memo[principal_key] = (found, kinds)
             if found is False:
                 append(cs.not_principal)
                 continue
@@ -627,7 +622,7 @@ def _evaluate_policy(
                 matched = None
         entry = cs.matched
         if cs.has_conditions:
-            outcome, condition_entry = _condition_outcome(cs, ctx, compiled.variables)
+            outcome, condition_entry = _condition_outcome(cs, request, compiled.variables)
             if outcome.matched is False:
                 append(condition_entry)
                 continue
@@ -662,51 +657,41 @@ def _evaluate_policy(
                 for kind, how in kinds:
                     if by_kind.get(kind) is not True:
                         by_kind[kind] = True if (strength is True and how is True) else None
-    result.deny = deny
-    result.allow = allow
     if compiled.unresolved:
         depends.extend(compiled.unresolved)
-        trace.append(
-            TraceEntry(source, "", "", False, "statements not known: " + ", ".join(compiled.unresolved))
-        )
-        result.deny = _or(result.deny, None)
-        result.allow = _or(result.allow, None)
-        if result.by_kind is not None:
+        append(TraceEntry(source, "", "", False, "statements not known: " + ", ".join(compiled.unresolved)))
+        deny = _or(deny, None)
+        allow = _or(allow, None)
+        if by_kind is not None:
             for kind in PrincipalMatch:
                 if kind is not PrincipalMatch.NONE:
-                    result.by_kind[kind] = _or(result.by_kind.get(kind, False), None)
-    if memo_key is not None:
-        if len(plan.memo) >= 1024:
-            plan.memo.clear()
-        plan.memo[memo_key] = (
-            caller,
-            result.deny,
-            result.allow,
-            tuple(by_kind.items()) if by_kind is not None else (),
-            tuple(trace[trace_start:]),
-            tuple(depends[depends_start:]),
+                    by_kind[kind] = _or(by_kind.get(kind, False), None)
+    if by_kind:
+        get = by_kind.get
+        direct, role, wild, account = (
+            get(PrincipalMatch.DIRECT, False),
+            get(PrincipalMatch.ROLE, False),
+            get(PrincipalMatch.WILDCARD, False),
+            get(PrincipalMatch.ACCOUNT, False),
         )
-    return result
+    else:
+        direct = role = wild = account = False
+    return _Verdict(deny, allow, direct, role, wild, account, tuple(trace), tuple(depends))
 
 
-def _condition_outcome(cs: _CStatement, ctx: _Ctx, variables: bool) -> tuple[Any, TraceEntry]:
+def _condition_outcome(cs: _CStatement, request: Request, variables: bool) -> tuple[Any, TraceEntry]:
     """The statement's Condition outcome (``conditions.evaluate_conditions``) and its trace entry,
     memoised by the values of the keys the block reads when nothing else can change it."""
+    context, odd = request._condition_context
     keys = cs.condition_keys
     memo_key: tuple[Any, ...] | None = None
-    if keys is not None:
-        lookup = ctx.lookup
-        values = (lookup(keys[0]),) if len(keys) == 1 else tuple([lookup(k) for k in keys])
-        for value in values:
-            # An unresolved context value is a tuple subclass that compares equal to (): not memoised.
-            if value is not None and value.__class__ is not str and value.__class__ is not tuple:
-                break
-        else:
-            memo_key = values
-            hit = cs.condition_memo.get(memo_key)
-            if hit is not None:
-                return hit
-    outcome = _conditions.evaluate_conditions(cs.stmt.conditions, ctx.get(), policy_variables=variables)
+    # An unresolved context value (a tuple subclass equal to ()) is not memoised by value.
+    if keys is not None and (not odd or odd.isdisjoint(keys)):
+        memo_key = tuple(map(context.get, keys))
+        hit = cs.condition_memo.get(memo_key)
+        if hit is not None:
+            return hit
+    outcome = _conditions.evaluate_conditions(cs.stmt.conditions, context, policy_variables=variables)
     result = (outcome, cs.entry(bool(outcome.matched), outcome.reason))
     if memo_key is not None:
         if len(cs.condition_memo) >= 256:
@@ -784,23 +769,12 @@ def _principal_match(
 _ALLOW = Outcome.ALLOW
 _EXPLICIT_DENY = Outcome.EXPLICIT_DENY
 _IMPLICIT_DENY = Outcome.IMPLICIT_DENY
+_UNRESOLVED = Outcome.UNRESOLVED
+_ERROR = Outcome.ERROR
 _SERVICE = PrincipalKind.SERVICE
 _ANONYMOUS = PrincipalKind.ANONYMOUS
 _ROOT = PrincipalKind.ROOT
 _ROLE = PrincipalKind.ROLE
-
-
-class _Shape(NamedTuple):
-    """What the combination rule needs besides the facts."""
-
-    blocked: bool  # a non-cross-account operation on another account's key
-    iam_only: bool  # no key policy applies to the resource (CreateKey, the alias of CreateAlias...)
-    kind: PrincipalKind
-    same_account: bool
-    scp_applies: bool
-    rcp_applies: bool
-    has_boundary: bool
-    has_session: bool
 
 
 def _combine(f: _Facts, shape: _Shape) -> tuple[Outcome, str]:
@@ -928,6 +902,28 @@ def _resolve(facts: _Facts, shape: _Shape) -> tuple[Outcome, str]:
     return only, rule + " (whatever the unknown values are)"
 
 
+# (facts, shape) -> (outcome, rule entry). The combination is a pure function of twelve
+# three-valued facts and the request's shape, and real traffic takes a handful of its answers.
+_RESOLVED: dict[tuple[Any, ...], tuple[Outcome, TraceEntry]] = {}
+_RESOLVED_LIMIT = 4096
+
+
+def _resolved(known: tuple[Tri, ...], shape: _Shape) -> tuple[Outcome, TraceEntry]:
+    """``_resolve`` on facts given in ``_FACT_NAMES`` order, with the rule's trace entry."""
+    key = (known, shape)
+    hit = _RESOLVED.get(key)
+    if hit is None:
+        facts = _Facts()
+        for name, value in zip(_FACT_NAMES, known, strict=True):
+            setattr(facts, name, value)
+        outcome, rule = _resolve(facts, shape)
+        hit = (outcome, _rule_entry(rule))
+        if len(_RESOLVED) >= _RESOLVED_LIMIT:
+            _RESOLVED.clear()
+        _RESOLVED[key] = hit
+    return hit
+
+
 def decide(inputs: AuthzInputs, request: Request) -> Decision:
     """AWS's decision for one request on one key (or alias), with the trace of how it was reached.
 
@@ -947,29 +943,60 @@ def decide_create_grant(inputs: AuthzInputs, request: Request, new_grant: Grant 
     return _decide(inputs, request, new_grant)
 
 
-_ACTION_INFO: dict[str, Any] = {}
+class _ActionFacts(NamedTuple):
+    """What ``_decide`` needs to know about a request's action string."""
+
+    action_lc: str
+    is_kms: bool
+    info: Any  # kms_actions' entry; None for an unknown or non-KMS action
+    retire: bool  # kms:RetireGrant, which the grant itself authorizes
+    no_key: bool  # an operation on no KMS key (CreateKey, ListKeys...): IAM policies alone
+    on_alias: bool  # an operation whose resources include an alias (CreateAlias...)
+    cross_account: bool
+    grant_operation: bool
 
 
-def _action_info(action: str) -> Any:
-    """``kms_actions.action_info``, remembered per action string (a few dozen exist)."""
-    try:
-        return _ACTION_INFO[action]
-    except KeyError:
-        info = _kms_actions.action_info(action)
-        if len(_ACTION_INFO) < 1024:
-            _ACTION_INFO[action] = info
-        return info
+_ACTIONS: dict[str, _ActionFacts] = {}
+
+
+def _action_facts(action: str) -> _ActionFacts:
+    """``_ActionFacts`` of an action string, remembered (a few dozen exist)."""
+    found = _ACTIONS.get(action)
+    if found is None:
+        action_lc = action.lower()
+        is_kms = action_lc.partition(":")[0] == "kms"
+        info = _kms_actions.action_info(action) if is_kms else None
+        found = _ActionFacts(
+            action_lc,
+            is_kms,
+            info,
+            info is not None and info.name == "RetireGrant",
+            info is not None and not info.resource_types,
+            info is not None and bool(info.resource_types) and "alias" in info.resource_types,
+            info is not None and bool(info.cross_account),
+            info is not None and bool(info.grant_operation),
+        )
+        if len(_ACTIONS) < 1024:
+            _ACTIONS[action] = found
+    return found
 
 
 def _error(code: str, reason: str, trace: Iterable[TraceEntry] = ()) -> Decision:
     return Decision(Outcome.ERROR, code, (*trace, TraceEntry("rule", "", "", True, reason)))
 
 
+def _numbered(prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}{number}" for number in range(1, count + 1))
+
+
+# Trace sources of the first identity policies, built once (a decision names each one it reads).
+_IDENTITY_SOURCES = _numbered("identity policy #", 32)
+
+
 def _evaluate_identity_policies(
     inputs: AuthzInputs,
     request: Request,
     action_lc: str,
-    ctx: _Ctx,
     trace: list[TraceEntry],
     depends: list[str],
 ) -> tuple[Tri, Tri]:
@@ -977,171 +1004,281 @@ def _evaluate_identity_policies(
     deny: Tri = False
     allow: Tri = False
     for number, policy in enumerate(inputs.identity_policies, 1):
-        result = _evaluate_policy(
-            policy,
-            f"identity policy #{number}",
-            request,
-            action_lc,
-            ctx,
-            trace,
-            depends,
-            with_principal=False,
-        )
+        source = _identity_source(number)
+        result = _evaluate_policy(policy, source, request, action_lc, with_principal=False)
+        trace.extend(result.trace)
+        if result.depends:
+            depends.extend(result.depends)
         deny = _or(deny, result.deny)
         allow = _or(allow, result.allow)
     return deny, allow
 
 
-def _decide(inputs: AuthzInputs, request: Request, new_grant: Grant | None) -> Decision:
+class _Shape(NamedTuple):
+    """What the combination rule needs besides the facts."""
+
+    blocked: bool  # a non-cross-account operation on another account's key
+    iam_only: bool  # no key policy applies to the resource (CreateKey, the alias of CreateAlias...)
+    kind: PrincipalKind
+    same_account: bool
+    scp_applies: bool
+    rcp_applies: bool
+    has_boundary: bool
+    has_session: bool
+
+
+class _DecisionPlan(NamedTuple):
+    """What a decision does that depends only on the inputs object, the caller's principal fields
+    (``Caller._principal_key``), the action and the resource: the answer when KMS rejects the call
+    before any policy, which policies apply, and the shape of the combination. The policies'
+    verdicts depend on the request context too, so they are not part of it."""
+
+    inputs: AuthzInputs  # held, so that the id in the plan's key is not reused while cached
+    early: Decision | None  # the error KMS answers before any policy, or None
+    retire: bool  # kms:RetireGrant: decided by ``_decide_retire``
+    action_lc: str
+    info: Any
+    key: _PolicyStep | None  # None when no key policy applies (``_Shape.iam_only``)
+    identities: tuple[_PolicyStep, ...]  # the caller's identity policies (IAM principals only)
+    boundary: _PolicyStep | None
+    session: _PolicyStep | None
+    scps: tuple[tuple[_PolicyStep, ...], ...]  # the SCP levels, when SCPs apply
+    rcps: tuple[tuple[_PolicyStep, ...], ...]  # the RCP levels, when RCPs apply
+    grants: bool  # a grant operation on a key with grants
+    shape: _Shape
+
+
+# _DecisionPlan by (id(inputs), Caller._principal_key, action, resource, resource account); the plan
+# holds the inputs, so their id is not reused while cached. Cleared wholesale past the bound.
+_PLANS: dict[tuple[Any, ...], _DecisionPlan] = {}
+_PLANS_LIMIT = 4096
+
+
+def _plan_decision(inputs: AuthzInputs, request: Request) -> _DecisionPlan:
+    action_lc, is_kms, info, retire, no_key, on_alias, cross_account, grant_operation = _action_facts(
+        request.action
+    )
     caller = request.caller
-    action_lc = request.action.lower()
-    service = action_lc.partition(":")[0]
-    info = _action_info(request.action) if service == "kms" else None
-    if service == "kms" and info is None:
-        # KMS rejects operations it does not know (KMS API Reference, "Common Errors").
-        return _error("UnknownOperationException", f"{request.action} is not a KMS operation")
+    early: Decision | None = None
     other_account = caller.account is not None and caller.account != request.resource_account
-    if other_account and not request.resource.startswith("arn:"):
+    kind = caller.kind
+    if is_kms and info is None:
+        # KMS rejects operations it does not know (KMS API Reference, "Common Errors").
+        early = _error("UnknownOperationException", f"{request.action} is not a KMS operation")
+    elif other_account and not request.resource.startswith("arn:"):
         # A key id or alias name is looked up in the caller's own account and Region, so a key of
         # another account is not found (KMS API Reference, "DescribeKey", KeyId: "To specify a KMS key
         # in a different AWS account, you must use the key ARN or alias ARN"; observed as
         # NotFoundException in hashicorp/terraform-provider-aws#30272).
-        return _error("NotFoundException", "a key id names a key in the caller's own account")
+        early = _error("NotFoundException", "a key id names a key in the caller's own account")
+    elif is_kms and kind is _ANONYMOUS:
+        # Every KMS request must be signed (KMS API Reference, "Common Errors":
+        # MissingAuthenticationToken; "Signing AWS API requests"), so no policy is consulted.
+        early = _error("MissingAuthenticationToken", "KMS does not accept unsigned (anonymous) requests")
     # KMS API Reference, each operation's "Cross-account use: No. You cannot perform this operation
     # on a KMS key in a different AWS account"; KMS Developer Guide, "Allowing users in other
     # accounts to use a KMS key": cross-account permissions are effective only for the listed
     # operations. The allows are not effective, so the outcome is an implicit deny (explicit denies
     # still show as such); AWS answers AccessDeniedException either way.
-    blocked = other_account and info is not None and not info.cross_account
-    if service == "kms" and caller.kind is PrincipalKind.ANONYMOUS:
-        # Every KMS request must be signed (KMS API Reference, "Common Errors":
-        # MissingAuthenticationToken; "Signing AWS API requests"), so no policy is consulted.
-        return _error("MissingAuthenticationToken", "KMS does not accept unsigned (anonymous) requests")
-    if info is not None and info.name == "RetireGrant":
-        return _decide_retire(inputs, request, action_lc)
+    blocked = other_account and info is not None and not cross_account
     # Operations on no KMS key (CreateKey, ListKeys...) and the alias half of alias operations are
     # authorized by IAM policies alone: there is no key policy for them (KMS API Reference, "CreateKey"
     # and "CreateAlias", "Required permissions": "(IAM policy)"; KMS Developer Guide, "Controlling
     # access to aliases").
-    iam_only = info is not None and (
-        not info.resource_types or ("alias" in info.resource_types and ":alias/" in request.resource)
-    )
-
-    ctx = _Ctx(request)
-    trace: list[TraceEntry] = []
-    depends: list[str] = []
-    facts = _Facts()
-    kind = caller.kind
+    iam_only = no_key or (on_alias and ":alias/" in request.resource)
     is_iam = kind in _IAM_KINDS
-    has_boundary = is_iam and inputs.permission_boundary is not None
-    has_session = kind in _SESSION_KINDS and inputs.session_policy is not None
-
-    if iam_only:
-        trace.append(_IAM_ONLY_ENTRY)
-    else:
-        key_result = _evaluate_policy(
-            inputs.key_policy,
-            "key policy",
-            request,
-            action_lc,
-            ctx,
-            trace,
-            depends,
-            with_principal=True,
-            boundary_attached=has_boundary,
-        )
-        facts.deny = key_result.deny
-        by_kind = key_result.by_kind or {}
-        facts.kp_direct = by_kind.get(PrincipalMatch.DIRECT, False)
-        facts.kp_role = by_kind.get(PrincipalMatch.ROLE, False)
-        facts.kp_wild = by_kind.get(PrincipalMatch.WILDCARD, False)
-        facts.kp_account = by_kind.get(PrincipalMatch.ACCOUNT, False)
-
-    if is_iam:
-        identity_deny, facts.identity = _evaluate_identity_policies(
-            inputs, request, action_lc, ctx, trace, depends
-        )
-        facts.deny = _or(facts.deny, identity_deny)
-        # Boundary and session policy limit what identity policies allow (IAM User Guide,
-        # "Policy evaluation logic"); their explicit denies count like any other.
-        for applies, policy, label, fact in (
-            (has_boundary, inputs.permission_boundary, "permissions boundary", "boundary"),
-            (has_session, inputs.session_policy, "session policy", "session"),
-        ):
-            if applies:
-                result = _evaluate_policy(
-                    policy, label, request, action_lc, ctx, trace, depends, with_principal=False
-                )
-                facts.deny = _or(facts.deny, result.deny)
-                setattr(facts, fact, result.allow)
-
     # SCPs limit the IAM principals and root user of member accounts, not service-linked roles and
     # not service principals (AWS Organizations User Guide, "Service control policies (SCPs)": "SCPs
     # don't affect service-linked roles"; "SCPs don't affect users or roles in the management
     # account" -- for a management-account caller, the inputs carry no SCPs).
-    scp_applies = (
-        (is_iam or kind is PrincipalKind.ROOT) and bool(inputs.scps) and not is_service_linked_role(caller)
-    )
-    if scp_applies:
-        facts.scp, deny = _evaluate_levels(inputs.scps, "SCP", request, action_lc, ctx, trace, depends)
-        facts.deny = _or(facts.deny, deny)
+    scp_applies = (is_iam or kind is _ROOT) and bool(inputs.scps) and not is_service_linked_role(caller)
     # RCPs apply to every caller of the key's account's customer managed keys, service principals
     # included (KMS Developer Guide, "Resource control policies in AWS KMS": the second example limits
     # AWS service principals), but not to AWS managed keys ("Resource control policies in your
     # organization do not apply to AWS managed keys") and, as we read AWS Organizations User Guide,
     # "Resource control policies (RCPs)", not to service-linked roles (assumption: not verified here).
     rcp_applies = bool(inputs.rcps) and inputs.key_manager != "AWS" and not is_service_linked_role(caller)
-    if rcp_applies:
+    has_boundary = is_iam and inputs.permission_boundary is not None
+    has_session = kind in _SESSION_KINDS and inputs.session_policy is not None
+    shape = _Shape(
+        bool(blocked), iam_only, kind, not other_account, scp_applies, rcp_applies, has_boundary, has_session
+    )
+    if early is not None or retire:  # no policy is read through the plan
+        return _DecisionPlan(
+            inputs, early, retire, action_lc, info, None, (), None, None, (), (), False, shape
+        )
+    return _DecisionPlan(
+        inputs,
+        early,
+        retire,
+        action_lc,
+        info,
+        None
+        if iam_only
+        else _policy_step(
+            inputs.key_policy, "key policy", action_lc, with_principal=True, boundary_attached=has_boundary
+        ),
+        tuple(
+            _policy_step(policy, _identity_source(number), action_lc, with_principal=False)
+            for number, policy in enumerate(inputs.identity_policies, 1)
+        )
+        if is_iam
+        else (),
+        _policy_step(inputs.permission_boundary, "permissions boundary", action_lc, with_principal=False)
+        if has_boundary
+        else None,
+        _policy_step(inputs.session_policy, "session policy", action_lc, with_principal=False)
+        if has_session
+        else None,
+        _level_steps(inputs.scps, "SCP", action_lc) if scp_applies else (),
+        _level_steps(inputs.rcps, "RCP", action_lc) if rcp_applies else (),
+        grant_operation and bool(inputs.grants),
+        shape,
+    )
+
+
+def _identity_source(number: int) -> str:
+    return _IDENTITY_SOURCES[number - 1] if number <= len(_IDENTITY_SOURCES) else f"identity policy #{number}"
+
+
+def _level_steps(
+    levels: tuple[tuple[Policy, ...], ...], label: str, action_lc: str
+) -> tuple[tuple[_PolicyStep, ...], ...]:
+    """SCP or RCP levels as steps; RCPs carry a Principal element (always "*" in practice), matched
+    like a key policy's."""
+    return tuple(
+        tuple(
+            _policy_step(policy, f"{label} level {level} #{number}", action_lc, with_principal=label == "RCP")
+            for number, policy in enumerate(policies, 1)
+        )
+        for level, policies in enumerate(levels, 1)
+    )
+
+
+def _decide(inputs: AuthzInputs, request: Request, new_grant: Grant | None) -> Decision:
+    caller = request.caller
+    plan_key = (id(inputs), caller._principal_key, request.action, request.resource, request.resource_account)
+    plan = _PLANS.get(plan_key)
+    if plan is None or plan.inputs is not inputs:
+        plan = _plan_decision(inputs, request)
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        _PLANS[plan_key] = plan
+    if plan.early is not None:
+        return plan.early
+    action_lc = plan.action_lc
+    if plan.retire:
+        return _decide_retire(inputs, request, action_lc)
+    shape = plan.shape
+
+    # The facts of AWS's logic (``_FACT_NAMES``), as three-valued locals (hot path).
+    deny: Tri = False
+    scp: Tri = True
+    rcp: Tri = True
+    kp_direct: Tri = False
+    kp_role: Tri = False
+    kp_wild: Tri = False
+    kp_account: Tri = False
+    identity: Tri = False
+    boundary: Tri = True
+    session: Tri = True
+    grant: Tri = False
+    grant_iam: Tri = False
+    depends: list[str] = []
+
+    if plan.key is None:
+        trace: list[TraceEntry] = [_IAM_ONLY_ENTRY]
+    else:
+        key_result = _verdict(plan.key, request, action_lc)
+        trace = list(key_result.trace)
+        if key_result.depends:
+            depends.extend(key_result.depends)
+        deny = key_result.deny
+        kp_direct = key_result.direct
+        kp_role = key_result.role
+        kp_wild = key_result.wild
+        kp_account = key_result.account
+
+    # The caller's identity policies together (for IAM principals only).
+    for step in plan.identities:
+        result = _verdict(step, request, action_lc)
+        trace.extend(result.trace)
+        if result.depends:
+            depends.extend(result.depends)
+        deny = _or(deny, result.deny)
+        identity = _or(identity, result.allow)
+    # Boundary and session policy limit what identity policies allow (IAM User Guide, "Policy
+    # evaluation logic"); their explicit denies count like any other.
+    if plan.boundary is not None:
+        result = _verdict(plan.boundary, request, action_lc)
+        trace.extend(result.trace)
+        depends.extend(result.depends)
+        deny = _or(deny, result.deny)
+        boundary = result.allow
+    if plan.session is not None:
+        result = _verdict(plan.session, request, action_lc)
+        trace.extend(result.trace)
+        depends.extend(result.depends)
+        deny = _or(deny, result.deny)
+        session = result.allow
+
+    if plan.scps:
+        scp, level_deny = _evaluate_levels(plan.scps, request, action_lc, trace, depends)
+        deny = _or(deny, level_deny)
+    if plan.rcps:
         # As AuthzInputs says, every level must allow (AWS Organizations User Guide, "RCP
         # evaluation"); in AWS each level carries the AWS-managed RCPFullAWSAccess, so inputs built
         # from an organisation include it at every level.
-        facts.rcp, deny = _evaluate_levels(inputs.rcps, "RCP", request, action_lc, ctx, trace, depends)
-        facts.deny = _or(facts.deny, deny)
+        rcp, level_deny = _evaluate_levels(plan.rcps, request, action_lc, trace, depends)
+        deny = _or(deny, level_deny)
 
-    if info is not None and info.grant_operation and inputs.grants:
-        for grant in inputs.grants:
-            verdict = check_grant(
-                grant, request, info.name, info.takes_encryption_context, new_grant=new_grant
-            )
+    if plan.grants:
+        info = plan.info
+        for one in inputs.grants:
+            verdict = check_grant(one, request, info.name, info.takes_encryption_context, new_grant=new_grant)
             trace.append(TraceEntry(verdict.label, "", "Allow", verdict.allowed is True, verdict.reason))
             depends.extend(verdict.depends_on)
             if verdict.needs_iam:
-                facts.grant_iam = _or(facts.grant_iam, verdict.allowed)
+                grant_iam = _or(grant_iam, verdict.allowed)
             else:
-                facts.grant = _or(facts.grant, verdict.allowed)
+                grant = _or(grant, verdict.allowed)
 
-    # tuple.__new__ skips the NamedTuple's Python-level __new__ (hot path).
-    shape = tuple.__new__(
-        _Shape,
+    outcome, rule_entry = _resolved(
         (
-            bool(blocked),
-            iam_only,
-            kind,
-            not other_account,
-            scp_applies,
-            rcp_applies,
-            has_boundary,
-            has_session,
+            deny,
+            scp,
+            rcp,
+            kp_direct,
+            kp_role,
+            kp_wild,
+            kp_account,
+            identity,
+            boundary,
+            session,
+            grant,
+            grant_iam,
         ),
+        shape,
     )
-    outcome, rule = _resolve(facts, shape)
-    trace.append(_rule_entry(rule))
-    if outcome is Outcome.ERROR:  # pragma: no cover - _combine never yields errors
+    trace.append(rule_entry)
+    if outcome is _ERROR:  # pragma: no cover - _combine never yields errors
         return Decision(outcome, "AccessDeniedException", tuple(trace))
-    return Decision(
-        outcome,
-        None,
-        tuple(trace),
-        tuple(dict.fromkeys(depends)) if outcome is Outcome.UNRESOLVED else (),
+    # tuple.__new__ skips the NamedTuple's Python-level __new__ (hot path).
+    return tuple.__new__(
+        Decision,
+        (
+            outcome,
+            None,
+            tuple(trace),
+            tuple(dict.fromkeys(depends)) if outcome is _UNRESOLVED else (),
+        ),
     )
 
 
 def _evaluate_levels(
-    levels: tuple[tuple[Policy, ...], ...],
-    label: str,
+    levels: tuple[tuple[_PolicyStep, ...], ...],
     request: Request,
     action_lc: str,
-    ctx: _Ctx,
     trace: list[TraceEntry],
     depends: list[str],
 ) -> tuple[Tri, Tri]:
@@ -1149,20 +1286,12 @@ def _evaluate_levels(
     evaluation" / "RCP evaluation": a request must be allowed at every level of the organisation."""
     all_allow: Tri = True
     deny: Tri = False
-    for level, policies in enumerate(levels, 1):
+    for steps in levels:
         level_allow: Tri = False
-        for number, policy in enumerate(policies, 1):
-            # RCPs carry a Principal element (always "*" in practice); match it like a key policy's.
-            result = _evaluate_policy(
-                policy,
-                f"{label} level {level} #{number}",
-                request,
-                action_lc,
-                ctx,
-                trace,
-                depends,
-                with_principal=label == "RCP",
-            )
+        for step in steps:
+            result = _verdict(step, request, action_lc)
+            trace.extend(result.trace)
+            depends.extend(result.depends)
             deny = _or(deny, result.deny)
             level_allow = _or(level_allow, result.allow)
         all_allow = _and(all_allow, level_allow)
@@ -1180,22 +1309,21 @@ def _decide_retire(inputs: AuthzInputs, request: Request, action_lc: str) -> Dec
 
     The grants considered are those whose tokens the request carries, else every grant of the key."""
     caller = request.caller
-    ctx = _Ctx(request)
-    trace: list[TraceEntry] = []
-    depends: list[str] = []
     deny: Tri = False
     is_iam = caller.kind in _IAM_KINDS
-    key_result = _evaluate_policy(
-        inputs.key_policy, "key policy", request, action_lc, ctx, trace, depends, with_principal=True
-    )
+    key_result = _evaluate_policy(inputs.key_policy, "key policy", request, action_lc, with_principal=True)
+    trace = list(key_result.trace)
+    depends = list(key_result.depends)
     deny = key_result.deny if inputs.key_policy is not None else False
     identity: Tri = False
     if is_iam:
-        identity_deny, identity = _evaluate_identity_policies(inputs, request, action_lc, ctx, trace, depends)
+        identity_deny, identity = _evaluate_identity_policies(inputs, request, action_lc, trace, depends)
         deny = _or(deny, identity_deny)
     scp: Tri = True
     if (is_iam or caller.kind is PrincipalKind.ROOT) and inputs.scps and not is_service_linked_role(caller):
-        scp, scp_deny = _evaluate_levels(inputs.scps, "SCP", request, action_lc, ctx, trace, depends)
+        scp, scp_deny = _evaluate_levels(
+            _level_steps(inputs.scps, "SCP", action_lc), request, action_lc, trace, depends
+        )
         deny = _or(deny, scp_deny)
     tokens = set(request.grant_tokens)
     grants = [g for g in inputs.grants if tokens & {t for t in g.grant_tokens if isinstance(t, str)}]
@@ -1349,21 +1477,17 @@ def validate_key_policy(
         resource=key_arn or "*",
         resource_account=account,
     )
-    ctx = _Ctx(request)
-    trace: list[TraceEntry] = []
-    depends: list[str] = []
     # Before CreateKey the key has no ARN yet: without ``key_arn`` the Resource element is not checked.
     result = _evaluate_policy(
         policy,
         "key policy",
         request,
         "kms:putkeypolicy",
-        ctx,
-        trace,
-        depends,
         with_principal=True,
         check_resource=key_arn is not None,
     )
+    trace = list(result.trace)
+    depends = result.depends
     allowed = _and(result.allow, None if result.deny is None else not result.deny)
     if allowed is True:
         return None

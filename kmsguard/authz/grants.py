@@ -215,7 +215,8 @@ def at_least_as_strict(child: GrantConstraints | None, parent: GrantConstraints)
     )
     if any(isinstance(v, Unknown) for v in values):
         return None
-    c_eq, c_sub, p_eq, p_sub = (None if v is None else _folded(v) for v in values)
+    # (Unknown is excluded above; the isinstance check narrows the type for mypy.)
+    c_eq, c_sub, p_eq, p_sub = (None if v is None or isinstance(v, Unknown) else _folded(v) for v in values)
     if p_eq is not None:
         # Only the very same pairs admit no context the parent rejects.
         return c_eq == p_eq

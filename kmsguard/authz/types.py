@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from types import MappingProxyType
-from typing import NamedTuple, Union
+from functools import cache
+from types import MappingProxyType, ModuleType
+from typing import Any, Generic, NamedTuple, TypeVar, Union
 
 from kmsguard.model import Grant, Policy
 
@@ -14,6 +15,7 @@ from kmsguard.model import Grant, Policy
 # (aws:PrincipalOrgPaths, kms:GrantOperations...). Booleans, numbers and dates are given as the
 # strings AWS sends ("true", "42", "2026-11-22T10:00:00Z").
 ContextValue = Union[str, tuple[str, ...]]
+T = TypeVar("T")
 
 
 class PrincipalKind(str, Enum):
@@ -24,6 +26,60 @@ class PrincipalKind(str, Enum):
     FEDERATED_USER = "federated-user"  # arn:aws:sts::111122223333:federated-user/name
     SERVICE = "service"  # s3.amazonaws.com (a service principal calling on its own behalf)
     ANONYMOUS = "anonymous"  # an unauthenticated caller
+
+
+class _Derived(Generic[T]):
+    """A value derived from an immutable instance, computed on first use and kept in the instance's
+    ``__dict__``, where later reads find it without calling this descriptor. It never goes stale
+    (every field it derives from is frozen) and it is not a dataclass field, so equality, repr and
+    ``dataclasses.replace`` ignore it. (functools.cached_property takes a lock on every first use in
+    Python 3.11: too slow for the simulator's hot path.)"""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            raise AttributeError(self.name)
+        value = self.compute(instance)
+        instance.__dict__[self.name] = value
+        return value
+
+
+def _caller_principal_key(caller: Caller) -> tuple[Any, ...]:
+    return (caller.kind, caller.arn, caller.account, caller.session_arn, caller.service)
+
+
+def _caller_value_key(caller: Caller) -> tuple[Any, ...] | None:
+    key = (
+        *caller._principal_key,
+        tuple(caller.tags.items()),
+        caller.org_id,
+        caller.org_paths,
+        caller.username,
+        caller.userid,
+    )
+    try:
+        hash(key)
+    except TypeError:  # a list or dict where a string was expected: not cached by value
+        return None
+    return key
+
+
+def _request_condition_context(request: Request) -> tuple[dict[str, ContextValue], frozenset[str]]:
+    return _conditions_module().context_and_odd_keys(request)  # type: ignore[no-any-return]
+
+
+@cache
+def _conditions_module() -> ModuleType:
+    """kmsguard.authz.conditions, imported on first use: it imports this module."""
+    from kmsguard.authz import conditions
+
+    return conditions
 
 
 @dataclass(frozen=True)
@@ -44,6 +100,12 @@ class Caller:
     username: str | None = None  # aws:username for IAM users
     userid: str | None = None  # aws:userid
 
+    # What the simulator's caches key a caller by (private to kmsguard.authz; not fields): the
+    # fields that principal matching reads (kind, arn, account, session_arn, service), and every
+    # field (None when one of them is not hashable).
+    _principal_key = _Derived(_caller_principal_key)
+    _value_key = _Derived(_caller_value_key)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -60,6 +122,11 @@ class Request:
         # A private read-only copy: the simulator caches per request context, so the context must
         # not change after the request is made.
         object.__setattr__(self, "context", MappingProxyType(dict(self.context)))
+
+    # The request context as conditions read it (``conditions.request_context``: the caller's keys
+    # and the request's, lower-cased) and its keys with unresolved values; computed on first use.
+    # Private to kmsguard.authz, which only reads it.
+    _condition_context = _Derived(_request_condition_context)
 
 
 @dataclass(frozen=True)
