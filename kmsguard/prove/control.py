@@ -169,9 +169,12 @@ def admin_usage(
     management: Sequence[str] | None = None,
     usage: Sequence[str] | None = None,
     timeout_ms: int = TIMEOUT_MS,
+    classes: Sequence[PairClass] = (),
+    rlimit: int | None = None,
 ) -> dict[str, ProofResult]:
-    """Per class of callers (``ADMIN_USAGE_CLASSES``): is there a principal that can both manage
-    the key (one of ``management``, default ``management_actions()``) and use it (one of ``usage``,
+    """Per class of callers (``classes``, default ``ADMIN_USAGE_CLASSES``): is there a principal
+    that can both manage the key (one of ``management``, default ``management_actions()``) and use
+    it (one of ``usage``,
     default ``cryptographic_actions()``)? A "yes" witness is the principal and its two requests
     (``witnesses``; JSON: {"principal", "requests": [manage, use]}), both confirmed by the
     simulator. source: KMS Developer Guide, "Default key policy", "Allows key administrators to
@@ -195,12 +198,21 @@ def admin_usage(
         ]
 
     results = {}
-    for cls in ADMIN_USAGE_CLASSES:
+    for cls in classes or ADMIN_USAGE_CLASSES:
         deadline = time.monotonic() + timeout_ms / 1000
 
         def ask(kind: Kind, cls: PairClass = cls, deadline: float = deadline) -> ProofResult:
             return _ask_pair(
-                key_policy, arn, key_account, kind, goal, cls.constrain, _confirm_both, deadline, _GRANT_KEYS
+                key_policy,
+                arn,
+                key_account,
+                kind,
+                goal,
+                cls.constrain,
+                _confirm_both,
+                deadline,
+                _GRANT_KEYS,
+                rlimit,
             )
 
         results[cls.label] = over_kinds(
@@ -234,6 +246,7 @@ def _ask_pair(
     confirm: Confirm,
     deadline: float,
     keys: Sequence[str] = (),
+    rlimit: int | None = None,
 ) -> ProofResult:
     """Two requests of one caller of ``kind`` (all actions on a key encoded once; the second
     request is a renamed copy). ``keys``: context keys the goal reads besides the policy's, made
@@ -254,6 +267,7 @@ def _ask_pair(
         opaque,
         deadline,
         lambda model: confirm(enc, second, key_policy, model, deadline),
+        rlimit,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kmsguard.model import Policy, PrincipalType, Template, Unknown
-from kmsguard.model.values import INVALID_POLICY, refs_of
+from kmsguard.model.values import INVALID_POLICY, THIS_ACCOUNT, refs_of
 from kmsguard.rules_engine.logic import FALSE, TRUE
 from kmsguard.rules_engine.predicates import Subject, TestResult
 
@@ -110,9 +110,88 @@ def _may_be_locked_out(subject: Subject) -> TestResult:
     return TestResult(FALSE if manageable else TRUE)
 
 
+# source: KMS Developer Guide, "AWS KMS concepts", "Cryptographic operations" (ReEncrypt is
+# authorized as ReEncryptFrom and ReEncryptTo). The prover's lists (prove/control.py) are the
+# reference; these only decide whether it is worth asking.
+_CRYPTOGRAPHIC = frozenset(
+    {
+        "decapsulate",
+        "decrypt",
+        "derivesharedsecret",
+        "encapsulate",
+        "encrypt",
+        "generatedatakey",
+        "generatedatakeypair",
+        "generatedatakeypairwithoutplaintext",
+        "generatedatakeywithoutplaintext",
+        "generatemac",
+        "reencryptfrom",
+        "reencryptto",
+        "sign",
+        "verify",
+        "verifymac",
+    }
+)
+_MANAGING_LEVELS = ("Write", "Permissions management", "Tagging")
+
+
+def _action_kinds(patterns: object) -> tuple[bool, bool]:
+    """Whether Action patterns can name a managing action, and a cryptographic one (unknown
+    patterns: both)."""
+    from kmsguard.authz import kms_actions
+    from kmsguard.authz.conditions import string_like
+
+    if not isinstance(patterns, tuple) or any(not isinstance(p, str) for p in patterns):
+        return True, True
+    manage = use = False
+    for info in kms_actions.all_actions():
+        if not any(string_like(p, f"kms:{info.name}", ignore_case=True) for p in patterns):
+            continue
+        if info.name.lower() in _CRYPTOGRAPHIC:
+            use = True
+        elif info.access_level in _MANAGING_LEVELS:
+            manage = True
+    return manage, use
+
+
+def _is_root(value: object) -> bool:
+    """An account root principal, written literally or built from references (``...:${id}:root``)."""
+    if isinstance(value, Template):
+        last = value.parts[-1] if value.parts else ""
+        return isinstance(last, str) and last.endswith(":root")
+    if isinstance(value, Unknown):
+        # A bare account id is the account's root (IAM User Guide, "AWS account principals"):
+        # the deployment account, or an attribute that is one (data.aws_caller_identity...account_id).
+        return value.ref == THIS_ACCOUNT or value.ref.endswith(".account_id")
+    return isinstance(value, str) and value.endswith(":root") and ":iam::" in value
+
+
+def _names_admin_and_user(subject: Subject) -> TestResult:
+    """Some principal the key policy names itself (not an account root, not "*") is allowed, by
+    the statements' actions, both to manage the key and to use it; conditions are the prover's."""
+    policy: Policy = subject.obj
+    kinds: dict[str, tuple[bool, bool]] = {}
+    for stmt in policy.statements:
+        if isinstance(stmt.effect, Unknown):
+            if stmt.effect.reason == INVALID_POLICY:
+                return TestResult(FALSE)  # AWS rejects the policy: the validity finding says so
+            continue
+        if not stmt.is_allow or not isinstance(stmt.principals, tuple) or stmt.not_actions is not None:
+            continue
+        manage, use = _action_kinds(stmt.actions)
+        for principal in stmt.principals:
+            if principal.type is not PrincipalType.AWS or principal.is_wildcard or _is_root(principal.value):
+                continue
+            name = repr(principal.value)
+            before = kinds.get(name, (False, False))
+            kinds[name] = (before[0] or manage, before[1] or use)
+    return TestResult(TRUE if any(m and u for m, u in kinds.values()) else FALSE)
+
+
 ACCESS_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "may_admit_outsider": _may_admit_outsider,
     "may_be_locked_out": _may_be_locked_out,
+    "names_admin_and_user": _names_admin_and_user,
 }
 
 __all__ = ["ACCESS_TESTS", "admitting_principals"]

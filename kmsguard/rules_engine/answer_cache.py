@@ -20,14 +20,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kmsguard.model.span import Span
+
 _CODE = ("prove", "authz")
 _CODE_FILES = ("data/kms_actions.json", "rules_engine/questions.py", "rules_engine/answer_cache.py")
 
 
 def plain(value: Any) -> Any:
-    """``value`` as JSON data, without what does not take part in equality (spans)."""
+    """``value`` as JSON data, without where it was written (spans)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}
+        out = {
+            f.name: plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.compare and not isinstance(getattr(value, f.name), Span)
+        }
         return {"@": type(value).__name__, **out}
     if isinstance(value, enum.Enum):
         return value.value

@@ -120,6 +120,9 @@ def _shown(value: Any) -> str:
 
 def _witness_text(result: ProofResult, policy: Policy) -> str:
     case = result.witness_case or {}
+    if isinstance(case, dict) and isinstance(case.get("requests"), list):
+        actions = " and ".join(str(r.get("action", "?")) for r in case["requests"] if isinstance(r, dict))
+        return f"{case.get('principal', 'a caller')} can call {actions}"
     who = str(case.get("principal", "a caller"))
     text = f"{who} calling {case.get('action', 'the key')}"
     context = case.get("context") or {}
@@ -182,36 +185,44 @@ def _renamed(result: ProofResult, policy: Policy) -> ProofResult:
     if result.witness is not None and result.witness.caller.arn == new_arn and match.group(2) == "role":
         old_session = f"assumed-role/{match.group(3)}/"
         result = _if_allowed(result, policy, old_session, "assumed-role/example-role/")
+    session = result.witness.caller.session_arn if result.witness is not None else None
+    named = _SESSION_NAME.match(session or "")
+    if session and named and named.group(2) != "example-session":
+        result = _if_allowed(result, policy, session, f"{named.group(1)}example-session")
     return result
 
 
+_SESSION_NAME = re.compile(r"^(arn:[^:]*:sts::\d{12}:assumed-role/[^/]*/)(.*)$")
+
+
 def _if_allowed(result: ProofResult, policy: Policy, old: str, new: str) -> ProofResult:
-    """``result`` with ``old`` replaced by ``new`` in its witness, when the simulator allows the
-    changed request as well; else ``result`` unchanged."""
+    """``result`` with ``old`` replaced by ``new`` in its witness requests, when the simulator
+    allows every changed request as well; else ``result`` unchanged."""
     from kmsguard.authz.evaluate import decide
     from kmsguard.authz.types import AuthzInputs, Outcome
 
-    witness = result.witness
-    assert witness is not None
-    caller = witness.caller
-    is_account = old == caller.account
-    caller = replace(
-        caller,
-        arn=_replaced(caller.arn, old, new),
-        account=new if is_account else caller.account,
-        session_arn=_replaced(caller.session_arn, old, new),
-        userid=_replaced(caller.userid, old, new) if is_account else caller.userid,
-    )
-    request = replace(witness, caller=caller, context=_replaced(dict(witness.context), old, new))
-    identity = (_allow_policy(request.action),) if result.needs_identity_policy else ()
-    if (
-        decide(AuthzInputs(key_policy=policy, identity_policies=identity), request).outcome
-        is not Outcome.ALLOW
-    ):
-        return result
+    assert result.witness is not None
+    changed = []
+    for witness in result.witnesses or (result.witness,):
+        caller = witness.caller
+        is_account = old == caller.account
+        caller = replace(
+            caller,
+            arn=_replaced(caller.arn, old, new),
+            account=new if is_account else caller.account,
+            session_arn=_replaced(caller.session_arn, old, new),
+            userid=_replaced(caller.userid, old, new) if is_account else caller.userid,
+        )
+        request = replace(witness, caller=caller, context=_replaced(dict(witness.context), old, new))
+        identity = (_allow_policy(request.action),) if result.needs_identity_policy else ()
+        decision = decide(AuthzInputs(key_policy=policy, identity_policies=identity), request)
+        if decision.outcome is not Outcome.ALLOW:
+            return result
+        changed.append(request)
     return replace(
         result,
-        witness=request,
+        witness=changed[0],
+        witnesses=tuple(changed) if result.witnesses else (),
         witness_case=_replaced(result.witness_case, old, new),
         explanation=result.explanation.replace(old, new),
     )
@@ -277,7 +288,8 @@ def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) 
 
 
 def _evidence(result: ProofResult, policy: Policy) -> dict[str, str]:
-    witness = _witness_text(_canonical(result, policy), policy)
+    # The stand-in for a key account nothing names is shown as what it stands for.
+    witness = _witness_text(_canonical(result, policy), policy).replace(STAND_IN_ACCOUNT, "<key-account>")
     return {"witness": witness, "evidence": f": e.g. {witness}", "explanation": result.explanation}
 
 
@@ -428,10 +440,39 @@ def _lockout(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     return _verdict(_answers(subject, policy, "lockout", ask))
 
 
+def _admin_usage(subject: Subject, params: Mapping[str, Any]) -> TestResult:
+    """Can a principal the key policy names itself both manage the key and use it? (Principals that
+    get both only through the account's IAM, and the root user, are every default policy's.)"""
+    from kmsguard.prove import control
+
+    policy = _statement_policy(subject)
+    if isinstance(policy, TestResult):
+        return policy
+    named_class = next(c for c in control.ADMIN_USAGE_CLASSES if "allows by itself" in c.label)
+    # Creating grants is KMS023's question (a user may create grants for AWS resources, and one
+    # that can create others is a delegation finding of its own).
+    managing = tuple(a for a in control.management_actions() if a.lower() != "kms:creategrant")
+
+    def ask(bound: Policy, account: str, key_arn: str) -> ProofResult:
+        found = control.admin_usage(
+            bound,
+            key_account=account,
+            key_arn=key_arn,
+            management=managing,
+            classes=(named_class,),
+            timeout_ms=RULE_TIMEOUT_MS,
+            rlimit=RULE_RLIMIT,
+        )
+        return found[named_class.label]
+
+    return _verdict(_answers(subject, policy, "admin-usage", ask))
+
+
 QUESTIONS: dict[str, Callable[[Subject, Mapping[str, Any]], TestResult]] = {
     "public": _public,
     "external": _external,
     "lockout": _lockout,
+    "admin_usage": _admin_usage,
 }
 
 

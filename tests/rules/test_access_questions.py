@@ -158,3 +158,82 @@ resource "aws_kms_key" "k" {
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_one_role_with_kms_star_both_administers_and_uses(tmp_path):
+    # source: KMS Developer Guide, "Default key policy" -- key administrators and key users are
+    # separate statements ("Allows key administrators to administer the KMS key", "Allows key
+    # users to use the KMS key"); a role given kms:* in the key policy is both.
+    app = {**ROOT_STATEMENT, "Sid": "App", "Principal": {"AWS": "arn:aws:iam::111122223333:role/app"}}
+    findings = [
+        f for f in _check(tmp_path, [ROOT_STATEMENT, app], account="111122223333") if f.rule_id == "KMS026"
+    ]
+    assert len(findings) == 1 and not findings[0].unresolved
+    assert "arn:aws:sts::111122223333:assumed-role/app/example-session can call kms:" in findings[0].message
+
+
+def test_admins_and_users_kept_apart_and_grants_for_aws_resources_are_not_administration(tmp_path):
+    admin = {
+        **ROOT_STATEMENT,
+        "Sid": "Admins",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin"},
+        "Action": ["kms:Put*", "kms:Disable*", "kms:ScheduleKeyDeletion"],
+    }
+    user = {
+        **ROOT_STATEMENT,
+        "Sid": "Users",
+        "Principal": {"AWS": "arn:aws:iam::111122223333:role/app"},
+        "Action": ["kms:Decrypt", "kms:CreateGrant"],
+        # source: KMS Developer Guide, "Default key policy", "Allows key users to use the KMS key
+        # with AWS services" -- users create grants for AWS resources.
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+    }
+    findings = _check(tmp_path, [ROOT_STATEMENT, admin, user], account="111122223333")
+    assert [f.rule_id for f in findings if f.rule_id == "KMS026"] == []
+
+
+def test_answers_are_kept_between_runs_and_asked_again_when_the_policy_changes(tmp_path, monkeypatch):
+    from kmsguard.prove import questions as prover
+    from kmsguard.rules_engine import questions
+
+    monkeypatch.setenv("KMSGUARD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("KMSGUARD_NO_CACHE", raising=False)
+    asked: list[str] = []
+    real = prover.public
+
+    def counting(*args, **kwargs):
+        asked.append("public")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prover, "public", counting)
+    questions._ANSWERS.clear()  # this process's memo: earlier tests asked the same questions
+    stmt = {**ANYONE_DECRYPT, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+    first = _check(tmp_path, [ROOT_STATEMENT, stmt], account="111122223333")
+    asked_first = len(asked)
+    assert asked_first >= 1
+    questions._ANSWERS.clear()  # a new process: only the cache on disk remains
+    second = _check(tmp_path, [ROOT_STATEMENT, stmt], account="111122223333")
+    assert len(asked) == asked_first  # answered from the cache
+    assert [f.message for f in first] == [f.message for f in second]
+    questions._ANSWERS.clear()
+    changed = {**stmt, "Action": "kms:Encrypt"}
+    _check(tmp_path, [ROOT_STATEMENT, changed], account="111122223333")
+    assert len(asked) > asked_first  # another policy: asked again
+
+
+def test_answer_cache_key_ignores_where_a_policy_was_written():
+    from kmsguard.load.policy_builder import build_policy
+    from kmsguard.model import PolicyKind, Span
+    from kmsguard.rules_engine.answer_cache import key_of
+
+    document = {"Version": "2012-10-17", "Statement": [ROOT_STATEMENT]}
+    one, _ = build_policy(document, PolicyKind.KEY, resource="a", span=Span("a.json", 1))
+    two, _ = build_policy(document, PolicyKind.KEY, resource="b", span=Span("b/c.json", 40))
+    other, _ = build_policy(
+        {"Version": "2012-10-17", "Statement": [{**ROOT_STATEMENT, "Action": "kms:Decrypt"}]},
+        PolicyKind.KEY,
+        resource="a",
+    )
+    assert key_of("public", one) == key_of("public", two)
+    assert key_of("public", one) != key_of("public", other)
+    assert key_of("public", one) != key_of("external", one)
