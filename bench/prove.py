@@ -51,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in loaded.inventory.keys:
         if not isinstance(key.policy, Policy):
             continue
-        key_account = simulate_cli._key_account(key, args.account)
-        key_arn = simulate_cli._key_arn(key, key_account, None, "aws")
+        key_account = simulate_cli.key_account_of(key, args.account)
+        key_arn = simulate_cli.key_arn_of(key, key_account, None, "aws")
         keys.append(
             (key, key_account, key_arn, _key_policy(loaded.inventory, key, key_arn, key_account, "aws"))
         )
