@@ -161,32 +161,47 @@ def _prove(args: argparse.Namespace) -> ProofResult:
     policy = target.policy
     actions = args.action or None
     from kmsguard.prove import questions
+    from kmsguard.prove.witness import canonical
+
+    def shown(result: ProofResult) -> ProofResult:
+        # The same witness whichever questions z3 answered before (a stable account and names).
+        return canonical(result, policy)
+
+    def each_shown(per_class: dict[str, ProofResult]) -> dict[str, ProofResult]:
+        return {label: shown(result) for label, result in per_class.items()}
 
     try:
         if args.question == "public":
-            return questions.public(policy, actions, key_account=key_account, key_arn=key_arn)
+            return shown(questions.public(policy, actions, key_account=key_account, key_arn=key_arn))
         if args.question == "external":
-            return questions.external(
-                policy, args.trusted_accounts, args.org_id, actions, key_account=key_account, key_arn=key_arn
+            return shown(
+                questions.external(
+                    policy,
+                    args.trusted_accounts,
+                    args.org_id,
+                    actions,
+                    key_account=key_account,
+                    key_arn=key_arn,
+                )
             )
         if args.question == "who-can":
             action = args.action[0]
             per_class = questions.who_can(
                 policy, action, key_account=key_account, key_arn=key_arn, classes=questions.DETAILED_CLASSES
             )
-            return questions.summarize(f"who can {action}", per_class)
+            return questions.summarize(f"who can {action}", each_shown(per_class))
         if args.question == "lockout":
-            return questions.lockout(policy, key_account=key_account, key_arn=key_arn)
+            return shown(questions.lockout(policy, key_account=key_account, key_arn=key_arn))
         from kmsguard.prove import control
 
         if args.question == "admin-usage":
             per_class = control.admin_usage(policy, key_account=key_account, key_arn=key_arn)
             return questions.summarize(
-                "a principal can manage the key and use it cryptographically", per_class
+                "a principal can manage the key and use it cryptographically", each_shown(per_class)
             )
         if args.question == "grant-escalation":
             per_class = control.grant_escalation(policy, key_account=key_account, key_arn=key_arn)
-            return questions.summarize("a principal can grant more than it has", per_class)
+            return questions.summarize("a principal can grant more than it has", each_shown(per_class))
         # The new policy's key: --against-key; else the same key, or the only key of the --against
         # inputs when the old policy is a policy file (whose "key" is the file itself).
         new_key = args.against_key or (None if target.from_file else target.name)

@@ -12,7 +12,8 @@ from kmsguard.rules_engine.logic import FALSE, TRUE
 from kmsguard.rules_engine.predicates import Subject, TestResult
 
 
-def _own_account(subject: Subject) -> str | None:
+def key_account(subject: Subject) -> str | None:
+    """The account of the subject's key: from its ARN, its account, else ``--account``."""
     key = subject.key
     if key is not None:
         if isinstance(key.arn, str) and len(key.arn.split(":")) >= 6 and key.arn.split(":")[4]:
@@ -66,7 +67,7 @@ def _may_admit_outsider(subject: Subject) -> TestResult:
     the trusted ones): a wildcard, NotPrincipal, a foreign or symbolic ARN, a part not known."""
     policy: Policy = subject.obj
     trusted = tuple(subject.org.trusted_accounts) if subject.org else ()
-    definite, symbolic = admitting_principals(policy, _own_account(subject), trusted)
+    definite, symbolic = admitting_principals(policy, key_account(subject), trusted)
     return TestResult(TRUE if definite or symbolic else FALSE)
 
 
@@ -194,4 +195,4 @@ ACCESS_TESTS: dict[str, Callable[[Subject], TestResult]] = {
     "names_admin_and_user": _names_admin_and_user,
 }
 
-__all__ = ["ACCESS_TESTS", "admitting_principals"]
+__all__ = ["ACCESS_TESTS", "admitting_principals", "key_account"]

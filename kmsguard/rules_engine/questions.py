@@ -13,14 +13,13 @@ policy names literally is then unresolved -- that account may be the key's own.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kmsguard.model import Policy, Statement, Unknown
 from kmsguard.model.values import THIS_ACCOUNT, THIS_PARTITION, THIS_REGION, refs_of
-from kmsguard.rules_engine.access_tests import admitting_principals
+from kmsguard.rules_engine.access_tests import admitting_principals, key_account
 from kmsguard.rules_engine.logic import FALSE, TRUE, unresolved
 from kmsguard.rules_engine.predicates import Subject, TestResult
 
@@ -40,16 +39,6 @@ RULE_TIMEOUT_MS = 10_000
 # zeros), so it never equals an account a policy names.
 STAND_IN_ACCOUNT = "000000000000"
 _DEPLOYMENT_UNKNOWN = "the key's account (pass --account)"
-
-
-def _key_account(subject: Subject) -> str | None:
-    key = subject.key
-    if key is not None:
-        if isinstance(key.arn, str) and len(key.arn.split(":")) >= 6 and key.arn.split(":")[4]:
-            return key.arn.split(":")[4]
-        if isinstance(key.account, str):
-            return key.account
-    return subject.org.account if subject.org and subject.org.account else None
 
 
 def _bound_policy(subject: Subject, policy: Policy, account: str) -> tuple[Policy, str]:
@@ -134,116 +123,16 @@ def _witness_text(result: ProofResult, policy: Policy) -> str:
     return text
 
 
-def _named_accounts(policy: Policy) -> set[str]:
-    from kmsguard.prove.questions import _ACCOUNT_ID, _literals
-
-    return {a for text in _literals(policy) for a in _ACCOUNT_ID.findall(text)}
-
-
-# Accounts a witness is shown with, when the solver's arbitrary choice works as well: the message
-# then reads the same whichever files were checked before (z3's models depend on its history).
-_SHOWN_ACCOUNTS = ("999999999999", "888888888888", "777777777777")
-
-
-def _replaced(value: Any, old: str, new: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_replaced(v, old, new) for v in value)
-    if isinstance(value, dict):
-        return {k: _replaced(v, old, new) for k, v in value.items()}
-    return value
-
-
-def _canonical(result: ProofResult, policy: Policy) -> ProofResult:
-    """The witness shown the same way whatever the solver happened to pick: its caller's account
-    replaced by a fixed one the policy does not name, and its user or role name by a fixed one,
-    each kept only when the simulator allows that request too."""
-    witness = result.witness
-    if witness is None or not isinstance(result.witness_case, dict) or not witness.caller.account:
-        return result
-    old = witness.caller.account
-    named = _named_accounts(policy)
-    new = next((a for a in _SHOWN_ACCOUNTS if a not in named), None)
-    if old not in named and new is not None and old != new:
-        result = _if_allowed(result, policy, old, new)
-    return _renamed(result, policy)
-
-
-_IAM_NAME = re.compile(r"^(arn:[^:]*:iam::\d{12}:(user|role)/(?:[^/]*/)*)([^/]*)$")
-
-
-def _renamed(result: ProofResult, policy: Policy) -> ProofResult:
-    """The witness with the caller's user or role named ``example-user`` / ``example-role``."""
-    assert result.witness is not None
-    arn = result.witness.caller.arn
-    match = _IAM_NAME.match(arn)
-    if match is None or match.group(3) == f"example-{match.group(2)}":
-        return result
-    new_arn = f"{match.group(1)}example-{match.group(2)}"
-    result = _if_allowed(result, policy, arn, new_arn)
-    if result.witness is not None and result.witness.caller.arn == new_arn and match.group(2) == "role":
-        old_session = f"assumed-role/{match.group(3)}/"
-        result = _if_allowed(result, policy, old_session, "assumed-role/example-role/")
-    session = result.witness.caller.session_arn if result.witness is not None else None
-    named = _SESSION_NAME.match(session or "")
-    if session and named and named.group(2) != "example-session":
-        result = _if_allowed(result, policy, session, f"{named.group(1)}example-session")
-    return result
-
-
-_SESSION_NAME = re.compile(r"^(arn:[^:]*:sts::\d{12}:assumed-role/[^/]*/)(.*)$")
-
-
-def _if_allowed(result: ProofResult, policy: Policy, old: str, new: str) -> ProofResult:
-    """``result`` with ``old`` replaced by ``new`` in its witness requests, when the simulator
-    allows every changed request as well; else ``result`` unchanged."""
-    from kmsguard.authz.evaluate import decide
-    from kmsguard.authz.types import AuthzInputs, Outcome
-
-    assert result.witness is not None
-    changed = []
-    for witness in result.witnesses or (result.witness,):
-        caller = witness.caller
-        is_account = old == caller.account
-        caller = replace(
-            caller,
-            arn=_replaced(caller.arn, old, new),
-            account=new if is_account else caller.account,
-            session_arn=_replaced(caller.session_arn, old, new),
-            userid=_replaced(caller.userid, old, new) if is_account else caller.userid,
-        )
-        request = replace(witness, caller=caller, context=_replaced(dict(witness.context), old, new))
-        identity = (_allow_policy(request.action),) if result.needs_identity_policy else ()
-        decision = decide(AuthzInputs(key_policy=policy, identity_policies=identity), request)
-        if decision.outcome is not Outcome.ALLOW:
-            return result
-        changed.append(request)
-    return replace(
-        result,
-        witness=changed[0],
-        witnesses=tuple(changed) if result.witnesses else (),
-        witness_case=_replaced(result.witness_case, old, new),
-        explanation=result.explanation.replace(old, new),
-    )
-
-
-def _allow_policy(action: str) -> Policy:
-    """The caller's own account allowing ``action`` (a foreign caller's IAM is its own choice)."""
-    from kmsguard.load.policy_builder import build_policy
-    from kmsguard.model import PolicyKind
-
-    statement = {"Effect": "Allow", "Action": action, "Resource": "*"}
-    document = {"Version": "2012-10-17", "Statement": [statement]}
-    policy, _ = build_policy(document, PolicyKind.IDENTITY, resource="caller's identity policy")
-    assert isinstance(policy, Policy)
-    return policy
-
-
 # Answers by question and bound policy: a module instantiated many times, or a policy shared by
 # keys, is proved once per run. (Spans do not take part in a policy's equality.)
 _ANSWERS: dict[tuple[Any, ...], ProofResult] = {}
 _MEMO_LIMIT = 4096
+
+
+def _canonical(result: ProofResult, policy: Policy) -> ProofResult:
+    from kmsguard.prove.witness import canonical
+
+    return canonical(result, policy)
 
 
 def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) -> ProofResult:
@@ -301,12 +190,14 @@ def _answers(
 ) -> list[Any]:
     """The question for each account the key may be in: the known one; else a stand-in for "an
     account the policy does not name" and each account it names (the key may be in any of them)."""
-    account = _key_account(subject)
+    account = key_account(subject)
     if account is not None:
         candidates = [account]
     else:
         probe, _ = _bound_policy(subject, policy, STAND_IN_ACCOUNT)
-        candidates = [STAND_IN_ACCOUNT, *sorted(_named_accounts(probe))]
+        from kmsguard.prove.witness import named_accounts
+
+        candidates = [STAND_IN_ACCOUNT, *sorted(named_accounts(probe))]
     out = []
     for candidate in candidates:
         bound, key_arn = _bound_policy(subject, policy, candidate)
@@ -387,7 +278,7 @@ def _external(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     policy = _statement_policy(subject)
     if isinstance(policy, TestResult):
         return policy
-    account = _key_account(subject)
+    account = key_account(subject)
     org = subject.org
     trusted = tuple(org.trusted_accounts) if org else ()
     org_id = org.org_id if org else None
