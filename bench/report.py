@@ -89,3 +89,55 @@ def machine_lines() -> list[str]:
         f"- OS: {platform.platform()}",
         f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs",
     ]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One line of the summary table: a figure of kmsguard's, what it is compared with, the ratio
+    (always oriented so that bigger is better for kmsguard) and the target it must reach."""
+
+    measure: str
+    kmsguard: str
+    compared_with: str
+    ratio: float | None
+    target: Target | None = None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None or self.ratio is None:
+            return "-"
+        return "met" if self.target.is_met(self.ratio) else "NOT met"
+
+
+HEADLINE_HEADERS = ("measure", "kmsguard", "compared with", "ratio", "target", "verdict")
+
+
+def target_text(row: Headline) -> str:
+    if row.target is None:
+        return "-"
+    return f">= {row.target.min_ratio:g}x" + (f" ({row.note})" if row.note else "")
+
+
+def headline_table(rows: Sequence[Headline]) -> str:
+    """The one table of ratios every bench run prints and docs/performance.md shows."""
+    cells = [
+        (
+            row.measure,
+            row.kmsguard,
+            row.compared_with,
+            "-" if row.ratio is None else f"{row.ratio:.2f}x",
+            target_text(row),
+            row.verdict,
+        )
+        for row in rows
+    ]
+    return markdown_table(HEADLINE_HEADERS, cells)
+
+
+def seconds_text(measurement: Measurement) -> str:
+    return f"{measurement.median:.2f} s ({measurement.minimum:.2f}-{measurement.maximum:.2f})"
+
+
+def megabytes(kilobytes: float) -> str:
+    return f"{kilobytes / 1024:.0f} MB"

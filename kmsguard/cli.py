@@ -42,6 +42,12 @@ def _param(text: str) -> tuple[str, object]:
     return name.strip().replace("-", "_"), value
 
 
+def _jobs(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (1 or more), not {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kmsguard", description="Who can do what with each AWS KMS key, exactly.")
     parser.add_argument("--version", action="version", version=f"kmsguard {__version__}")
@@ -79,12 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="a rule parameter, e.g. max_rotation_period_days=180 (see `kmsguard rules`)",
     )
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    check.add_argument(
+        "--jobs", "-j", type=_jobs, metavar="N", help="processes for loading large trees (default: the CPUs)"
+    )
 
     from kmsguard.prove_cli import add_prove_parser
     from kmsguard.simulate_cli import add_simulate_parser
+    from kmsguard.verify_cli import add_verify_parser
 
     add_simulate_parser(sub)
     add_prove_parser(sub)
+    from kmsguard.audit_cli import add_audit_parser
+
+    add_audit_parser(sub)
+    add_verify_parser(sub)
 
     rules = sub.add_parser(
         "rules",
@@ -130,6 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kmsguard.prove_cli import run_prove
 
             return run_prove(args)
+        if args.command == "audit":
+            from kmsguard.audit_cli import run_audit
+
+            return run_audit(args)
+        if args.command == "verify":
+            from kmsguard.verify_cli import run_verify
+
+            return run_verify(args)
     except KeyboardInterrupt:
         sys.stderr.write("kmsguard: interrupted\n")
         return 130
@@ -192,6 +214,7 @@ def _check(args: argparse.Namespace) -> int:
         baseline=None if args.write_baseline else baseline,  # type: ignore[arg-type]
         exclude=tuple(option("exclude", args.exclude, ()) or ()),  # type: ignore[arg-type]
         params={**(config.get("params") or {}), **dict(args.params or ())},
+        jobs=option("jobs", args.jobs),  # type: ignore[arg-type]
     )
     try:
         result = run_check(options)

@@ -25,6 +25,7 @@ OPTIONS: dict[str, type | tuple[type, ...]] = {
     "baseline": str,
     "exclude": list,
     "params": dict,
+    "jobs": int,
 }
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
@@ -97,6 +98,12 @@ def validate(table: dict[str, Any], where: str) -> dict[str, Any]:
                     f"{where}: option '{raw_name}' must be a table of numbers, strings or booleans"
                 )
             values[name] = {str(k).replace("-", "_"): v for k, v in value.items()}
+            continue
+        if expected is int:
+            # bool is an int subclass in Python: `jobs = true` is a mistake, not 1 process.
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{where}: option '{raw_name}' must be a whole number, 1 or more")
+            values[name] = value
             continue
         if not isinstance(value, expected) or (
             expected is list and not all(isinstance(v, str) for v in value)

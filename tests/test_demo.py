@@ -43,6 +43,9 @@ def test_terraform_findings(report):
         ("KMS003", "aws_kms_key.shared"),
         # The log group's kms_key_id is aws_kms_key.logs.arn, the key that does not rotate.
         ("KMS031", "aws_cloudwatch_log_group.app"),
+        # aws_kms_key.logs has no policy, so AWS's default (the account root only): CloudWatch Logs'
+        # principal logs.<region>.amazonaws.com is not allowed and creating the log group fails.
+        ("KMS040", "aws_cloudwatch_log_group.app"),
         ("KMS100", "aws_kms_key.reports"),  # "Effect": "allow" in a heredoc policy
     ]
     unresolved = [f for f in report["findings"] if f["resource"] == "aws_kms_key.partner"]

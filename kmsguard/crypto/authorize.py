@@ -59,18 +59,49 @@ def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Cont
     "kms:EncryptionContext:context-key" and "kms:EncryptionContextKeys")."""
     if not context:
         return {}
-    found: dict[str, ContextValue] = {f"kms:EncryptionContext:{k}": v for k, v in context.items()}
-    found["kms:EncryptionContextKeys"] = tuple(context)
+    pairs = tuple(context.items())
+    found = _CONTEXT_KEYS.get(pairs)
+    if found is None:
+        if len(_CONTEXT_KEYS) >= _CONTEXT_KEYS_SIZE:
+            _CONTEXT_KEYS.clear()
+        found = {f"kms:EncryptionContext:{k}": v for k, v in pairs}
+        found["kms:EncryptionContextKeys"] = tuple(context)
+        _CONTEXT_KEYS[pairs] = found
+    return dict(found)  # a copy: callers may add keys
+
+
+# Recent encryption contexts' condition keys (callers reuse contexts); bounded.
+_CONTEXT_KEYS: dict[tuple[tuple[str, str], ...], dict[str, ContextValue]] = {}
+_CONTEXT_KEYS_SIZE = 1024
+
+
+# (action, condition key) -> whether the action's requests carry that key; the answer depends only
+# on the Service Authorization Reference table, so it is computed once per pair.
+_SENDS: dict[tuple[str, str], bool] = {}
+
+
+def _sends(action: str, key: str) -> bool:
+    found = _SENDS.get((action, key))
+    if found is None:
+        from kmsguard.authz.kms_actions import action_info
+
+        info = action_info(action)
+        found = _SENDS[(action, key)] = info is None or info.sends(key)
     return found
 
 
 def _filtered(action: str, context: Mapping[str, ContextValue]) -> dict[str, ContextValue]:
-    from kmsguard.authz.kms_actions import action_info
+    return {key: value for key, value in context.items() if _sends(action, key)}
 
-    info = action_info(action)
-    if info is None:
-        return dict(context)
-    return {key: value for key, value in context.items() if info.sends(key)}
+
+def request_context(
+    view: CallerView, action: str, operation_context: Mapping[str, ContextValue], region: str
+) -> dict[str, ContextValue]:
+    """The request context the simulator sees: the operation's keys that the action carries, then
+    the caller view's keys (taken as given)."""
+    context = _filtered(action, {"aws:RequestedRegion": region, **operation_context})
+    context.update(view.context)
+    return context
 
 
 def build_request(
@@ -81,9 +112,14 @@ def build_request(
     operation_context: Mapping[str, ContextValue],
     region: str,
     grant_tokens: Sequence[str] = (),
+    *,
+    filtered_context: Mapping[str, ContextValue] | None = None,
 ) -> Request:
-    context = _filtered(action, {"aws:RequestedRegion": region, **operation_context})
-    context.update(view.context)  # what the caller's view brings is taken as given
+    context = (
+        filtered_context
+        if filtered_context is not None
+        else request_context(view, action, operation_context, region)
+    )
     return Request(
         action=action,
         caller=view.caller,

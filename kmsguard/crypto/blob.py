@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 MAGIC = b"KGCT"
 VERSION = 1
@@ -37,43 +38,63 @@ _MAX_ARN = 0xFFFF
 _MAX_MATERIAL_ID = 0xFF
 
 
+_U32 = struct.Struct(">I").pack
+_EMPTY_CONTEXT = _U32(0)
+
+
 class BlobFormatError(ValueError):
     """Not a kmsguard ciphertext blob (or a truncated one). Says nothing about the bytes."""
 
 
-@dataclass(frozen=True)
-class CiphertextHeader:
+class CiphertextHeader(NamedTuple):
+    """The header fields of a blob (a tuple: built on every decrypt, so cheap to construct)."""
+
     key_arn: str
     material_id: str
     nonce: bytes
 
     def encode(self) -> bytes:
-        arn = self.key_arn.encode("utf-8")
-        material = self.material_id.encode("ascii")
-        if len(arn) > _MAX_ARN or len(material) > _MAX_MATERIAL_ID or len(self.nonce) != NONCE_BYTES:
+        if len(self.nonce) != NONCE_BYTES:
             raise ValueError("header field out of range")
-        return b"".join(
-            (
-                MAGIC,
-                bytes([VERSION]),
-                struct.pack(">H", len(arn)),
-                arn,
-                bytes([len(material)]),
-                material,
-                self.nonce,
-            )
-        )
+        return header_prefix(self.key_arn, self.material_id) + self.nonce
+
+
+@lru_cache(maxsize=4096)
+def header_prefix(key_arn: str, material_id: str) -> bytes:
+    """The header up to the nonce: the same for every ciphertext of one key material version."""
+    arn = key_arn.encode("utf-8")
+    material = material_id.encode("ascii")
+    if len(arn) > _MAX_ARN or len(material) > _MAX_MATERIAL_ID:
+        raise ValueError("header field out of range")
+    return b"".join(
+        (MAGIC, bytes([VERSION]), struct.pack(">H", len(arn)), arn, bytes([len(material)]), material)
+    )
+
+
+# Recent encodings, keyed by the context's pairs in insertion order (callers reuse contexts; the
+# encoding costs as much as the AES-GCM of a 4 KB message). Bounded; holds no key material.
+_CANONICAL_CACHE: dict[tuple[tuple[str, str], ...], bytes] = {}
+_CANONICAL_CACHE_SIZE = 1024
 
 
 def canonical_context(context: Mapping[str, str] | None) -> bytes:
     """The unambiguous byte encoding of an encryption context (see the module docstring)."""
-    pairs = sorted(
-        ((key.encode("utf-8"), value.encode("utf-8")) for key, value in (context or {}).items()),
-        key=lambda pair: pair[0],
-    )
-    parts = [struct.pack(">I", len(pairs))]
-    for key, value in pairs:
-        parts.append(struct.pack(">I", len(key)) + key + struct.pack(">I", len(value)) + value)
+    if not context:
+        return _EMPTY_CONTEXT
+    pairs_key = tuple(context.items())
+    found = _CANONICAL_CACHE.get(pairs_key)
+    if found is None:
+        if len(_CANONICAL_CACHE) >= _CANONICAL_CACHE_SIZE:
+            _CANONICAL_CACHE.clear()
+        found = _CANONICAL_CACHE[pairs_key] = _encode_context(context)
+    return found
+
+
+def _encode_context(context: Mapping[str, str]) -> bytes:
+    pairs = sorted((key.encode("utf-8"), value.encode("utf-8")) for key, value in context.items())
+    parts = [_U32(len(pairs))]
+    for key, value in pairs:  # keys are unique, so sorting the pairs sorts by key bytes
+        parts += (_U32(len(key)), key, _U32(len(value)), value)
     return b"".join(parts)
 
 
@@ -81,30 +102,37 @@ def associated_data(header: bytes, context: Mapping[str, str] | None) -> bytes:
     return header + canonical_context(context)
 
 
+# The last blob split and its parts: Decrypt reads a blob's header to find the key, then again to
+# decrypt it. Matched by identity (bytes are immutable), so no hashing of the blob; holds one
+# ciphertext, no key material or plaintext.
+_last_split: tuple[bytes, tuple[CiphertextHeader, bytes, bytes]] | None = None
+
+
 def split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
     """(header, the header's bytes, sealed part), or ``BlobFormatError``."""
-    view = memoryview(blob)
-    if len(view) < len(MAGIC) + 1 + 2 or bytes(view[:4]) != MAGIC or view[4] != VERSION:
+    global _last_split
+    last = _last_split
+    if last is not None and last[0] is blob:
+        return last[1]
+    parts = _split_blob(blob)
+    _last_split = (blob, parts)
+    return parts
+
+
+def _split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
+    if len(blob) < 7 or blob[:4] != MAGIC or blob[4] != VERSION:
         raise BlobFormatError("not a kmsguard ciphertext")
-    at = 5
-    (arn_len,) = struct.unpack(">H", view[at : at + 2])
-    at += 2
-    arn_end = at + arn_len
-    if arn_end + 1 > len(view):
+    arn_end = 7 + ((blob[5] << 8) | blob[6])
+    if arn_end + 1 > len(blob):
         raise BlobFormatError("truncated ciphertext")
-    try:
-        key_arn = bytes(view[at:arn_end]).decode("utf-8")
-    except UnicodeDecodeError:
-        raise BlobFormatError("bad key ARN") from None
-    material_len = view[arn_end]
-    at = arn_end + 1
-    material_end = at + material_len
+    material_end = arn_end + 1 + blob[arn_end]
     nonce_end = material_end + NONCE_BYTES
-    if nonce_end + TAG_BYTES > len(view):
+    if nonce_end + TAG_BYTES > len(blob):
         raise BlobFormatError("truncated ciphertext")
     try:
-        material_id = bytes(view[at:material_end]).decode("ascii")
+        key_arn = blob[7:arn_end].decode("utf-8")
+        material_id = blob[arn_end + 1 : material_end].decode("ascii")
     except UnicodeDecodeError:
-        raise BlobFormatError("bad material id") from None
-    header = CiphertextHeader(key_arn, material_id, bytes(view[material_end:nonce_end]))
-    return header, bytes(view[:nonce_end]), bytes(view[nonce_end:])
+        raise BlobFormatError("bad key ARN or material id") from None
+    header = CiphertextHeader(key_arn, material_id, blob[material_end:nonce_end])
+    return header, blob[:nonce_end], blob[nonce_end:]

@@ -16,13 +16,18 @@ from kmsguard.crypto.errors import state_error
 from kmsguard.crypto.keys import KeyMaterial, KmsKey, Secret
 from kmsguard.crypto.primitives import Drbg, IntegrityError, SignatureScheme
 from kmsguard.crypto.specs import (
+    DATA_KEY_PAIR_SPECS,
     ENCRYPT_DECRYPT,
+    EXTERNAL_MU_BYTES,
     GENERATE_VERIFY_MAC,
+    KEY_AGREEMENT,
     MAC_HASHES,
+    MESSAGE_TYPES,
     OAEP_HASHES,
     SIGN_VERIFY,
     SIGNING_SCHEMES,
     SYMMETRIC_DEFAULT,
+    WRAPPING_ALGORITHMS,
     KeySpecInfo,
 )
 
@@ -57,6 +62,32 @@ def new_key_id(drbg: Drbg) -> str:
     return str(uuid.UUID(bytes=drbg.random_bytes(16, b"key-id"), version=4))
 
 
+# RFC 9562 section 5.4: a version 4 UUID has 0100 in bits 48-51 and the variant 10 in bits 64-65
+# (counting from the most significant bit of the 128).
+_UUID4_KEEP = ((1 << 128) - 1) ^ ((0xF << 76) | (0x3 << 62))
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)
+
+
+class RequestIds:
+    """ResponseMetadata.RequestId values: UUID version 4 strings from a non-cryptographic generator
+    seeded once from the DRBG (a request id protects nothing, and a system call for randomness on
+    every request costs more than the AES-GCM of 4 KB), so seeded runs stay reproducible."""
+
+    __slots__ = ("_random",)
+
+    def __init__(self, drbg: Drbg) -> None:
+        import random
+
+        self._random = random.Random(drbg.random_bytes(32, b"request-ids"))
+
+    def next(self) -> str:
+        h = f"{(self._random.getrandbits(128) & _UUID4_KEEP) | _UUID4_SET:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def __repr__(self) -> str:
+        return "RequestIds()"
+
+
 def new_hex_id(drbg: Drbg, label: bytes) -> str:
     """64 hex characters: the shape of AWS's KeyMaterialId and GrantId."""
     return drbg.random_bytes(32, label).hex()
@@ -69,6 +100,14 @@ def new_material(info: KeySpecInfo, drbg: Drbg, now: datetime, rotation_type: st
         value = drbg.random_bytes(info.size_bits // 8, b"hmac-key")
     elif info.family == "RSA":
         value = primitives.generate_rsa(info.size_bits, drbg)
+    elif info.family == "ED25519":
+        value = primitives.generate_ed25519(drbg)
+    elif info.family == "MLDSA":
+        assert info.curve is not None
+        try:
+            value = primitives.generate_ml_dsa(info.curve, drbg)
+        except primitives.PrimitiveUnavailable as missing:
+            raise KmsFailure("UnsupportedOperationException", f"KeySpec {info.name}: {missing}.") from None
     else:
         assert info.curve is not None
         value = primitives.generate_ec(info.curve, drbg)
@@ -135,12 +174,13 @@ def encrypt(
         raise _algorithm_error(key, algorithm)
     if key.spec == SYMMETRIC_DEFAULT:
         material = key.current_material
-        header = blob.CiphertextHeader(
-            key.arn, material.material_id, drbg.random_bytes(blob.NONCE_BYTES, b"nonce")
-        )
-        header_bytes = header.encode()
+        nonce = drbg.random_bytes(blob.NONCE_BYTES, b"nonce")
+        header_bytes = blob.header_prefix(key.arn, material.material_id) + nonce
         sealed = primitives.aes_gcm_seal(
-            material.secret.reveal(), header.nonce, plaintext, blob.associated_data(header_bytes, context)
+            material.secret.derived(primitives.aes_gcm_cipher),
+            nonce,
+            plaintext,
+            blob.associated_data(header_bytes, context),
         )
         return header_bytes + sealed, algorithm, material.material_id
     if context:
@@ -188,7 +228,7 @@ def decrypt(
             header, header_bytes, sealed = blob.split_blob(ciphertext)
         except blob.BlobFormatError:
             raise KmsFailure("InvalidCiphertextException", "") from None
-        if header.key_arn != key.arn:
+        if not names_key(key, header.key_arn):
             # API Reference, "IncorrectKeyException": the KeyId must identify the key that encrypted.
             raise KmsFailure("IncorrectKeyException", INCORRECT_KEY)
         material = key.material(header.material_id)
@@ -196,7 +236,10 @@ def decrypt(
             raise KmsFailure("InvalidCiphertextException", "")
         try:
             plaintext = primitives.aes_gcm_open(
-                material.secret.reveal(), header.nonce, sealed, blob.associated_data(header_bytes, context)
+                material.secret.derived(primitives.aes_gcm_cipher),
+                header.nonce,
+                sealed,
+                blob.associated_data(header_bytes, context),
             )
         except IntegrityError:
             raise KmsFailure("InvalidCiphertextException", "") from None
@@ -224,19 +267,32 @@ def _signing_scheme(
     if algorithm not in key.info.signing_algorithms:
         raise _algorithm_error(key, algorithm)
     family, hash_name = SIGNING_SCHEMES[algorithm]
+    if message_type not in MESSAGE_TYPES[family]:
+        # API Reference, "Sign", MessageType: which message types each algorithm takes (the error
+        # code is an assumption: AWS documents the rule, not the answer).
+        raise _validation(f"MessageType {message_type} is not valid for signing algorithm {algorithm}.")
     if message_type == "DIGEST" and len(message) != primitives.hash_length(hash_name):
         # API Reference, "Sign", MessageType: "When the value of MessageType is DIGEST, the length of
         # the Message value must match the length of hashed messages for the specified signing
         # algorithm."
         raise _validation(f"Digest is invalid length for algorithm {algorithm}.")
-    if message_type not in ("RAW", "DIGEST"):
-        raise _validation(f"MessageType {message_type} is not valid for key spec {key.spec}.")
+    if message_type == "EXTERNAL_MU" and len(message) != EXTERNAL_MU_BYTES:
+        # API Reference, "Sign", MessageType: "When the value of MessageType is EXTERNAL_MU the
+        # length of the Message value must be 64 bytes."
+        raise _validation(f"External mu must be {EXTERNAL_MU_BYTES} bytes for algorithm {algorithm}.")
+    if family == "ED25519PH":
+        # Ed25519ph (RFC 8032 section 5.1, phflag = 1) is not in cryptography; kmsguard does not
+        # write signature primitives of its own, so this algorithm is refused, never approximated.
+        raise KmsFailure(
+            "UnsupportedOperationException",
+            f"kmsguard does not emulate the signing algorithm {algorithm} (Ed25519ph).",
+        )
     return SignatureScheme(family, hash_name)
 
 
 def sign(key: KmsKey, message: bytes, message_type: str, algorithm: str) -> bytes:
     scheme = _signing_scheme("Sign", key, algorithm, message, message_type)
-    return primitives.sign(key.current_material.secret.reveal(), scheme, message, message_type == "DIGEST")
+    return primitives.sign(key.current_material.secret.reveal(), scheme, message, message_type != "RAW")
 
 
 def verify(key: KmsKey, message: bytes, message_type: str, signature: bytes, algorithm: str) -> None:
@@ -244,7 +300,7 @@ def verify(key: KmsKey, message: bytes, message_type: str, signature: bytes, alg
     Reference, "Verify": a failed verification is an exception, not ``SignatureValid: false``)."""
     scheme = _signing_scheme("Verify", key, algorithm, message, message_type)
     public_key = key.current_material.secret.reveal().public_key()
-    if not primitives.signature_valid(public_key, scheme, message, signature, message_type == "DIGEST"):
+    if not primitives.signature_valid(public_key, scheme, message, signature, message_type != "RAW"):
         raise KmsFailure("KMSInvalidSignatureException", "")
 
 
@@ -296,6 +352,17 @@ def require_rotatable(key: KmsKey) -> None:
         )
 
 
+def require_not_replica(operation: str, key: KmsKey) -> None:
+    """API Reference, "EnableKeyRotation" / "RotateKeyOnDemand": "You cannot enable automatic
+    rotation of ... a replica key" / rotation of a multi-Region key is done on its primary key, and
+    the rotation is shared with the replicas."""
+    if key.multi_region_type == "REPLICA":
+        raise KmsFailure(
+            "UnsupportedOperationException",
+            f"{key.arn} is a multi-Region replica key; {operation} is done on the primary key.",
+        )
+
+
 def rotate(key: KmsKey, drbg: Drbg, now: datetime, rotation_type: str) -> KmsKey:
     """A new current material version; every earlier version stays to decrypt old ciphertexts."""
     material = new_material(key.info, drbg, now, rotation_type)
@@ -304,3 +371,143 @@ def rotate(key: KmsKey, drbg: Drbg, now: datetime, rotation_type: str) -> KmsKey
 
 def on_demand_rotations(key: KmsKey) -> int:
     return sum(1 for material in key.materials if material.rotation_type == "ON_DEMAND")
+
+
+# -- multi-Region keys --------------------------------------------------------------------------------------
+
+
+def names_key(key: KmsKey, arn: str) -> bool:
+    """Whether a ciphertext naming ``arn`` belongs to ``key``: the same ARN, or, for a multi-Region
+    key, a related key's ARN (same partition, account and key id in another Region). KMS Developer
+    Guide, "Multi-Region keys in AWS KMS": related keys share key id and material, so a ciphertext
+    from one decrypts under any of them."""
+    if arn == key.arn:
+        return True
+    if not key.multi_region:
+        return False
+    mine, theirs = key.arn.split(":"), arn.split(":")
+    return (
+        len(theirs) == 6
+        and theirs[0] == mine[0]
+        and theirs[1] == mine[1]
+        and theirs[2] == "kms"
+        and theirs[4] == mine[4]
+        and theirs[5] == mine[5]
+    )
+
+
+# -- key agreement ------------------------------------------------------------------------------------------
+
+
+def derive_shared_secret(key: KmsKey, algorithm: str, peer_public_key: bytes) -> bytes:
+    """ECDH between the key's private key and the peer's DER SubjectPublicKeyInfo (API Reference,
+    "DeriveSharedSecret": both key pairs "must be on the same elliptic curve")."""
+    require_usage("DeriveSharedSecret", key, KEY_AGREEMENT)
+    if algorithm not in key.info.key_agreement_algorithms:
+        raise _algorithm_error(key, algorithm)
+    try:
+        peer = primitives.load_public_key_der(peer_public_key)
+    except primitives.KeyFormatError:
+        # The API Reference names ValidationException for a public key that is not DER SPKI (the
+        # AWS CLI v1 double-encoding case).
+        raise _validation("PublicKey is not a DER-encoded X.509 SubjectPublicKeyInfo.") from None
+    private_key = key.current_material.secret.reveal()
+    if primitives.curve_name(peer) != key.info.curve:
+        # Same-curve rule (API Reference, "DeriveSharedSecret"); the error code is an assumption.
+        raise _validation(f"PublicKey is not on the curve of key spec {key.spec}.")
+    return primitives.ecdh(private_key, peer)
+
+
+# -- data key pairs -----------------------------------------------------------------------------------------
+
+
+def data_key_pair(spec: str, drbg: Drbg) -> tuple[bytes, bytes]:
+    """(DER PKCS #8 private key, DER SubjectPublicKeyInfo public key) of a new key pair (API
+    Reference, "GenerateDataKeyPair": "The public key is a DER-encoded X.509 SubjectPublicKeyInfo
+    ... The private key is a DER-encoded PKCS8 PrivateKeyInfo")."""
+    if spec not in DATA_KEY_PAIR_SPECS:
+        raise KmsFailure("UnsupportedOperationException", f"kmsguard does not emulate KeyPairSpec {spec}.")
+    family, size_or_curve = DATA_KEY_PAIR_SPECS[spec]
+    private_key = primitives.generate_key_pair(family, size_or_curve, drbg)
+    return primitives.private_key_pkcs8(private_key), primitives.public_key_der(private_key)
+
+
+# -- imported key material ----------------------------------------------------------------------------------
+
+
+def unwrap_key_material(wrapping_key: Secret, algorithm: str, wrapped: bytes) -> bytes:
+    """The key material an ImportKeyMaterial request carries, or ``InvalidCiphertextException``."""
+    how, hash_name = WRAPPING_ALGORITHMS[algorithm]
+    private_key = wrapping_key.reveal()
+    try:
+        if how == "OAEP":
+            return primitives.rsa_oaep_decrypt(private_key, wrapped, hash_name)
+        return primitives.rsa_aes_key_unwrap(private_key, wrapped, hash_name)
+    except IntegrityError:
+        raise KmsFailure(
+            "InvalidCiphertextException", "The encrypted key material could not be decrypted."
+        ) from None
+
+
+# KMS Developer Guide, "Importing key material", "Requirements for imported key material": symmetric
+# encryption keys take 256-bit material; HMAC keys take material of the spec's length or more (up
+# to 64 bytes), which kmsguard accepts as stated.
+_HMAC_MATERIAL_BYTES = {
+    "HMAC_224": (28, 64),
+    "HMAC_256": (32, 64),
+    "HMAC_384": (48, 128),
+    "HMAC_512": (64, 128),
+}
+
+
+def imported_material_value(key: KmsKey, algorithm: str, material: bytes) -> object:
+    """The key's material from imported bytes, checked against its key spec, or
+    ``IncorrectKeyMaterialException`` (API Reference, "ImportKeyMaterial")."""
+    info = key.info
+    wrong = KmsFailure("IncorrectKeyMaterialException", f"The key material does not fit key spec {key.spec}.")
+    if info.family == "AES":
+        if len(material) != 32:
+            raise wrong
+        return material
+    if info.family == "HMAC":
+        low, high = _HMAC_MATERIAL_BYTES[key.spec]
+        if not low <= len(material) <= high:
+            raise wrong
+        return material
+    try:
+        private_key = primitives.load_private_key_pkcs8(material)
+    except primitives.KeyFormatError:
+        raise wrong from None
+    if info.family == "RSA":
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        if WRAPPING_ALGORITHMS[algorithm][0] == "OAEP":
+            # "Select a wrapping algorithm": RSAES_OAEP_* are for all types "except RSA key material".
+            raise KmsFailure(
+                "ValidationException",
+                f"RSA key material cannot be imported with {algorithm}; use RSA_AES_KEY_WRAP.",
+            )
+        if not isinstance(private_key, rsa.RSAPrivateKey) or private_key.key_size != info.size_bits:
+            raise wrong
+        return private_key
+    if info.family == "ECC":
+        if primitives.curve_name(private_key) != info.curve:
+            raise wrong
+        return private_key
+    if info.family == "ED25519":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        if not isinstance(private_key, ed25519.Ed25519PrivateKey):
+            raise wrong
+        return private_key
+    raise KmsFailure("UnsupportedOperationException", f"kmsguard does not import {key.spec} key material.")
+
+
+def material_fingerprint(key_id: str, value: object) -> bytes:
+    """A keyed digest identifying imported material (to tell a reimport of the same material from
+    other material) without keeping the material: HMAC-SHA-256 keyed by the key id."""
+    if isinstance(value, bytes):
+        encoded = value
+    else:
+        encoded = primitives.private_key_pkcs8(value)
+    return primitives.hmac_compute(key_id.encode("utf-8"), "SHA_256", encoded)

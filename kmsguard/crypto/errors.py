@@ -126,6 +126,10 @@ STATE_RULES: dict[str, dict[str, tuple[str, str]]] = {
     "UpdateKeyDescription": _MANAGE,
     "TagResource": _MANAGE,
     "UntagResource": _MANAGE,
+    "GetParametersForImport": _MANAGE,
+    "ImportKeyMaterial": _MANAGE,
+    "ReplicateKey": _MANAGE,
+    "UpdatePrimaryRegion": _MANAGE,
     **{
         operation: _ALWAYS
         for operation in (
@@ -141,6 +145,9 @@ STATE_RULES: dict[str, dict[str, tuple[str, str]]] = {
             "RevokeGrant",
             "ListResourceTags",
             "ListKeyPolicies",
+            # "DeleteImportedKeyMaterial": "When the specified KMS key is in the PendingDeletion
+            # state, this operation does not change the KMS key's state" -- it is allowed.
+            "DeleteImportedKeyMaterial",
         )
     },
 }

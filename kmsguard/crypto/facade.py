@@ -12,21 +12,28 @@ Every call goes through the same steps, in the order AWS applies them:
 5. key state, key usage, algorithm and size checks, then the operation itself (``engine.py``);
    with ``DryRun=True`` everything but the effect runs and ``DryRunOperationException`` answers.
 
-State (keys, aliases, grants) lives in one ``_Store`` shared by ``as_principal`` views; nothing is
+State (keys, aliases, grants) lives in one ``_Store`` per Region, shared by ``as_principal`` views;
+``in_region`` gives a view of the same account in another Region (multi-Region keys). Nothing is
 written to disk, nothing is logged.
+
+Speed: each view keeps, per store generation (every change to keys, aliases or grants starts a new
+one), the simulator's ``AuthzInputs`` per key and the simulator's answer per identical request --
+the simulator is a pure function of (inputs, request) and reads no clock -- so a repeated call costs
+a dictionary lookup, not a policy evaluation.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kmsguard.authz.types import AuthzInputs, ContextValue, Request
-from kmsguard.crypto import authorize, engine
+from kmsguard.crypto import authorize, engine, primitives
 from kmsguard.crypto.authorize import CallerView
 from kmsguard.crypto.engine import KmsFailure
 from kmsguard.crypto.errors import ALIAS_NOT_FOUND, KEY_NOT_FOUND, exception_classes, kms_error
@@ -35,7 +42,9 @@ from kmsguard.crypto.keys import (
     DEFAULT_ROTATION_DAYS,
     MAX_PENDING_WINDOW_DAYS,
     MIN_PENDING_WINDOW_DAYS,
+    KeyMaterial,
     KmsKey,
+    Secret,
     default_key_policy,
     key_metadata,
     next_rotation_after,
@@ -48,8 +57,17 @@ from kmsguard.crypto.specs import (
     KEY_SPECS,
     NOT_EMULATED,
     SYMMETRIC_DEFAULT,
+    WRAPPING_ALGORITHMS,
+    WRAPPING_KEY_SPECS,
+    grant_operations_for,
 )
-from kmsguard.crypto.validation import client_side, normalise_blobs, range_problem, server_side
+from kmsguard.crypto.validation import (
+    client_side,
+    normalise_blobs,
+    passes_all,
+    range_problem,
+    server_side,
+)
 from kmsguard.model import Grant, GrantConstraints, Policy, PolicyKind, Source
 
 _KEY_ARN = re.compile(
@@ -58,7 +76,12 @@ _KEY_ARN = re.compile(
 _ALIAS_ARN = re.compile(
     r"^arn:(?P<partition>[\w-]+):kms:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<alias>alias/.+)$"
 )
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
+
+# API Reference, "GetParametersForImport": "Each public key and import token set is valid for 24 hours."
+IMPORT_PARAMETERS_LIFETIME = timedelta(hours=24)
+# API Reference, "ImportKeyMaterial", ValidTo: "The maximum value is 365 days from the request date."
+MAX_IMPORT_VALIDITY = timedelta(days=365)
 
 # Wording of kmsguard's own (AWS documents no message for these answers).
 DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
@@ -85,10 +108,21 @@ class AliasRecord:
 
 
 @dataclass(frozen=True)
+class ImportParameters:
+    """One GetParametersForImport answer: the RSA wrapping key and what its token is for."""
+
+    key_id: str
+    key_arn: str
+    wrapping_algorithm: str
+    wrapping_key: Secret = field(repr=False)
+    valid_to: datetime
+
+
+@dataclass(frozen=True)
 class GrantRecord:
     grant: Grant  # the simulator's view of the grant
     grant_id: str
-    token: str
+    token: str  # the first token; ``grant.grant_tokens`` holds every token issued for the grant
     key_id: str
     created: datetime
     issuing_account: str
@@ -96,9 +130,29 @@ class GrantRecord:
     constraints: Mapping[str, Any] | None = None
 
 
-@dataclass
+class _Tracked(dict):  # type: ignore[type-arg]
+    """A dict that counts its changes in its store's ``generation`` (caches compare it)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: _Store) -> None:
+        super().__init__()
+        self._store = store
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._store.generation += 1
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._store.generation += 1
+
+
+@dataclass(eq=False)  # stores refer to each other (world): identity, not value, equality
 class _Store:
-    """The mutable state every view of one LocalKMS shares."""
+    """The mutable state every view of one LocalKMS shares. Every change to ``keys``, ``aliases``
+    or ``grants`` bumps ``generation``; the per-view authorization caches and the next-event time
+    are valid for one generation only."""
 
     account: str
     region: str
@@ -108,9 +162,46 @@ class _Store:
     enforce_policies: bool
     client_validation: bool
     on_demand_rotation_limit: int
-    keys: dict[str, KmsKey] = field(default_factory=dict)
-    aliases: dict[str, AliasRecord] = field(default_factory=dict)
-    grants: dict[str, GrantRecord] = field(default_factory=dict)
+    keys: dict[str, KmsKey] = field(init=False)
+    aliases: dict[str, AliasRecord] = field(init=False)
+    grants: dict[str, GrantRecord] = field(init=False)
+    generation: int = 0
+    # Every Region's store of this account (shared by all of them): multi-Region keys live in
+    # several. Import parameters (GetParametersForImport) by import token.
+    world: dict[str, _Store] = field(init=False)
+    request_ids: engine.RequestIds = field(init=False)
+    import_parameters: dict[str, ImportParameters] = field(init=False)
+    # (generation, earliest deletion date or automatic rotation among the keys, or None)
+    next_event: tuple[int, datetime | None] = (-1, None)
+
+    def __post_init__(self) -> None:
+        self.keys = _Tracked(self)
+        self.aliases = _Tracked(self)
+        self.grants = _Tracked(self)
+        self.world = {self.region: self}
+        self.import_parameters = {}
+        self.request_ids = engine.RequestIds(self.drbg)
+
+    def in_region(self, region: str) -> _Store:
+        """This account's store in ``region`` (created empty on first use, sharing the randomness,
+        the clock and the settings)."""
+        found = self.world.get(region)
+        if found is None:
+            found = _Store(
+                account=self.account,
+                region=region,
+                partition=self.partition,
+                drbg=self.drbg,
+                clock=self.clock,
+                enforce_policies=self.enforce_policies,
+                client_validation=self.client_validation,
+                on_demand_rotation_limit=self.on_demand_rotation_limit,
+            )
+            found.world = self.world
+            found.import_parameters = self.import_parameters
+            found.request_ids = self.request_ids
+            self.world[region] = found
+        return found
 
     def __repr__(self) -> str:
         return f"_Store(account={self.account}, region={self.region}, keys={len(self.keys)})"
@@ -149,6 +240,7 @@ class LocalKMS:
             on_demand_rotation_limit=on_demand_rotation_limit,
         )
         self._view = CallerView(parse_caller(account))
+        self._cache = _AuthzCache()
 
     # -- views ------------------------------------------------------------------------------------
 
@@ -185,6 +277,15 @@ class LocalKMS:
         clone = object.__new__(LocalKMS)
         clone._store = self._store
         clone._view = view
+        clone._cache = _AuthzCache()
+        return clone
+
+    def in_region(self, region: str) -> LocalKMS:
+        """A view of the same account and caller in another Region (where ``replicate_key`` puts
+        multi-Region replicas). Each Region has its own keys, aliases and grants."""
+        clone = copy.copy(self)  # keeps a subclass and its attributes (dryrun's recorder)
+        clone._store = self._store.in_region(region)
+        clone._cache = _AuthzCache()
         return clone
 
     @property
@@ -214,17 +315,19 @@ class LocalKMS:
         self, operation: str, params: Mapping[str, Any], handler: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any]:
         store = self._store
-        arguments = normalise_blobs(operation, dict(params))
-        if store.client_validation:
+        arguments = normalise_blobs(operation, params)
+        checked = passes_all(operation, arguments)
+        if store.client_validation and not checked:
             client_side(operation, arguments)
         try:
-            server_side(operation, arguments, check_min=not store.client_validation)
+            if not checked:
+                server_side(operation, arguments, check_min=not store.client_validation)
             self._apply_due_events()
             response = handler(arguments)
         except KmsFailure as failure:
             raise kms_error(failure.code, failure.message, operation) from None
         response["ResponseMetadata"] = {
-            "RequestId": engine.new_key_id(store.drbg),
+            "RequestId": store.request_ids.next(),
             "HTTPStatusCode": 200,
             "RetryAttempts": 0,
         }
@@ -234,30 +337,67 @@ class LocalKMS:
         return self._store.clock()
 
     def _apply_due_events(self) -> None:
-        """Deletions whose waiting period has ended, automatic rotations whose date has come (KMS
+        """Deletions whose waiting period has ended, automatic rotations whose date has come, and
+        imported key material whose ValidTo has passed, in every Region of the account (KMS
         Developer Guide, "Deleting AWS KMS keys"; "Rotating AWS KMS keys": a disabled or pending-
-        deletion key is not rotated)."""
-        store = self._store
+        deletion key is not rotated; "Importing key material", "Setting an expiration time": when
+        the material expires KMS deletes it and the key becomes PendingImport)."""
+        stores = list(self._store.world.values())
+        if all(s.next_event == (s.generation, None) for s in stores):
+            return  # nothing scheduled anywhere: no need to read the clock
         now = self._now()
+        for store in stores:
+            generation, next_event = store.next_event
+            if generation == store.generation and (next_event is None or now < next_event):
+                continue
+            self._apply_store_events(store, now)
+            store.next_event = (store.generation, _earliest_event(store.keys.values()))
+
+    def _apply_store_events(self, store: _Store, now: datetime) -> None:
         for key_id, key in list(store.keys.items()):
             if key.state == "PendingDeletion" and key.deletion_date is not None and key.deletion_date <= now:
-                self._forget_key(key_id)
+                _forget_key(store, key_id)
                 continue
-            while key.state == "Enabled" and rotation_due(key, now):
+            if key.valid_to is not None and key.valid_to <= now and key.materials:
+                key = key.with_changes(
+                    materials=(),
+                    valid_to=None,
+                    state=key.state if key.state == "PendingDeletion" else "PendingImport",
+                )
+                store.keys[key_id] = key
+            rotated_any = False
+            while key.state == "Enabled" and key.multi_region_type != "REPLICA" and rotation_due(key, now):
                 assert key.next_rotation is not None and key.rotation_period_days is not None
                 rotated = engine.rotate(key, store.drbg, key.next_rotation, "AUTOMATIC")
                 key = rotated.with_changes(
                     next_rotation=next_rotation_after(key.next_rotation, key.rotation_period_days)
                 )
                 store.keys[key_id] = key
+                rotated_any = True
+            if rotated_any:
+                self._sync_replicas(key)
+
+    def _sync_replicas(self, primary: KmsKey) -> None:
+        """Copy the properties related multi-Region keys share from a primary key to its replicas:
+        key material versions and automatic rotation (API Reference, "ReplicateKey": "KMS
+        automatically synchronizes these shared properties among related multi-Region keys")."""
+        if primary.multi_region_type != "PRIMARY":
+            return
+        for region, store in self._store.world.items():
+            replica = store.keys.get(primary.key_id)
+            if region == primary.region or replica is None or replica.multi_region_type != "REPLICA":
+                continue
+            shared: dict[str, Any] = {
+                "rotation_enabled": primary.rotation_enabled,
+                "rotation_period_days": primary.rotation_period_days,
+                "next_rotation": None,  # replicas never rotate by themselves
+            }
+            if primary.origin == "AWS_KMS":
+                shared["materials"] = primary.materials
+            store.keys[primary.key_id] = replica.with_changes(**shared)
 
     def _forget_key(self, key_id: str) -> None:
-        store = self._store
-        del store.keys[key_id]
-        for name in [n for n, a in store.aliases.items() if a.target_key_id == key_id]:
-            del store.aliases[name]
-        for grant_id in [g for g, r in store.grants.items() if r.key_id == key_id]:
-            del store.grants[grant_id]
+        _forget_key(self._store, key_id)
 
     # -- lookups ------------------------------------------------------------------------------------
 
@@ -273,7 +413,15 @@ class LocalKMS:
         """The key a KeyId names, and the alias name when it named an alias (for kms:RequestAlias).
         A key id or alias name is looked up in the caller's account (API Reference, "Encrypt",
         KeyId: "To specify a KMS key in a different AWS account, you must use the key ARN or alias
-        ARN")."""
+        ARN"). Found keys are remembered for the store generation (keys and aliases are fixed
+        within one)."""
+        cache = self._fresh_cache()
+        found = cache.resolved.get(key_id)
+        if found is None:
+            found = cache.resolved[key_id] = self._resolve_uncached(key_id)
+        return found
+
+    def _resolve_uncached(self, key_id: str) -> tuple[KmsKey, str | None]:
         store = self._store
         own_account = self._view.account in (None, store.account)
         found = _KEY_ARN.match(key_id)
@@ -318,6 +466,18 @@ class LocalKMS:
 
     # -- authorization ------------------------------------------------------------------------------
 
+    def _operation_context(
+        self, key: KmsKey | None, extra: Mapping[str, ContextValue] | None, request_alias: str | None
+    ) -> dict[str, ContextValue]:
+        context: dict[str, ContextValue] = {}
+        if key is not None:
+            context.update(self._key_context(key))
+        if request_alias is not None:
+            context["kms:RequestAlias"] = request_alias
+        if extra:
+            context.update(extra)
+        return context
+
     def _request(
         self,
         action: str,
@@ -327,27 +487,47 @@ class LocalKMS:
         request_alias: str | None = None,
         grant_tokens: Sequence[str] = (),
         resource: str | None = None,
+        filtered_context: Mapping[str, ContextValue] | None = None,
     ) -> Request:
-        context: dict[str, ContextValue] = {}
-        if key is not None:
-            context.update(authorize.key_context(key, self._aliases_of(key)))
-        if request_alias is not None:
-            context["kms:RequestAlias"] = request_alias
-        context.update(extra or {})
         return authorize.build_request(
             self._view,
             action,
             resource or (key.arn if key is not None else "*"),
             key.account if key is not None else self._store.account,
-            context,
+            self._operation_context(key, extra, request_alias) if filtered_context is None else {},
             self._store.region,
             grant_tokens,
+            filtered_context=filtered_context,
         )
 
+    def _fresh_cache(self) -> _AuthzCache:
+        cache = self._cache
+        if cache.generation != self._store.generation:
+            cache = self._cache = _AuthzCache(self._store.generation)
+        return cache
+
+    def _key_context(self, key: KmsKey) -> dict[str, ContextValue]:
+        cache = self._fresh_cache()
+        found = cache.key_contexts.get(key.key_id)
+        if found is None:
+            found = cache.key_contexts[key.key_id] = authorize.key_context(key, self._aliases_of(key))
+        return found
+
     def _inputs(self, key: KmsKey | None) -> AuthzInputs:
-        if key is None:
-            return authorize.build_inputs(self._view, None, ())
-        return authorize.build_inputs(self._view, key.policy, [g.grant for g in self._grants_of(key)])
+        """The simulator's inputs for this caller and key, built once per store generation: the
+        simulator keeps its compiled plans per inputs object, so reusing it is what makes it fast."""
+        cache = self._fresh_cache()
+        cache_key = key.key_id if key is not None else None
+        found = cache.inputs.get(cache_key)
+        if found is None:
+            if key is None:
+                found = authorize.build_inputs(self._view, None, ())
+            else:
+                found = authorize.build_inputs(
+                    self._view, key.policy, [g.grant for g in self._grants_of(key)]
+                )
+            cache.inputs[cache_key] = found
+        return found
 
     def _authorize(
         self,
@@ -362,16 +542,42 @@ class LocalKMS:
     ) -> None:
         if not self._store.enforce_policies:
             return
+        if new_grant is None:
+            # The simulator is a pure function of (inputs, request); within one store generation
+            # this view's inputs object for the key is the same, so the answer for an identical
+            # request is too, and it is remembered.
+            # The request context is a function of (action, key, alias, extra) within one
+            # generation (the key's own condition keys and the view's are fixed), so the memo key
+            # is taken before the context is built.
+            target = resource or (key.arn if key is not None else "*")
+            memo_key = _request_memo_key(action, target, request_alias, extra, grant_tokens)
+            cache = self._fresh_cache()
+            if memo_key is not None and memo_key in cache.answers:
+                answer = cache.answers[memo_key]
+                if answer is not None:
+                    raise KmsFailure(*answer)
+                return
+            context = authorize.request_context(
+                self._view, action, self._operation_context(key, extra, request_alias), self._store.region
+            )
+            request = self._request(
+                action, key, grant_tokens=grant_tokens, resource=resource, filtered_context=context
+            )
+            failure = authorize.denial(authorize.decide(self._inputs(key), request), request)
+            if memo_key is not None:
+                if len(cache.answers) >= _MAX_REMEMBERED_ANSWERS:
+                    cache.answers.clear()
+                cache.answers[memo_key] = None if failure is None else (failure.code, failure.message)
+            if failure is not None:
+                raise failure
+            return
         request = self._request(
             action, key, extra, request_alias=request_alias, grant_tokens=grant_tokens, resource=resource
         )
         inputs = self._inputs(key)
-        if new_grant is not None:
-            from kmsguard.authz.evaluate import decide_create_grant
+        from kmsguard.authz.evaluate import decide_create_grant
 
-            decision = decide_create_grant(inputs, request, new_grant)
-        else:
-            decision = authorize.decide(inputs, request)
+        decision = decide_create_grant(inputs, request, new_grant)
         failure = authorize.denial(decision, request)
         if failure is not None:
             raise failure
@@ -414,24 +620,23 @@ class LocalKMS:
                 "ValidationException", f"KeyUsage {usage} is not compatible with KeySpec {spec}."
             )
         origin = p.get("Origin") or "AWS_KMS"
-        if origin != "AWS_KMS" or p.get("CustomKeyStoreId") or p.get("XksKeyId"):
+        if origin not in ("AWS_KMS", "EXTERNAL") or p.get("CustomKeyStoreId") or p.get("XksKeyId"):
             raise KmsFailure(
                 "UnsupportedOperationException",
-                f"kmsguard does not emulate keys with origin {origin} or in custom key stores yet.",
+                f"kmsguard does not emulate keys with origin {origin} or in custom key stores.",
             )
-        if p.get("MultiRegion"):
-            raise KmsFailure(
-                "UnsupportedOperationException", "kmsguard does not emulate multi-Region keys yet."
-            )
+        multi_region = bool(p.get("MultiRegion"))
         tags = tuple((t["TagKey"], t["TagValue"]) for t in p.get("Tags") or ())
         bypass = bool(p.get("BypassPolicyLockoutSafetyCheck"))
         request_context: dict[str, ContextValue] = {
             "kms:KeySpec": spec,
             "kms:KeyUsage": usage,
             "kms:KeyOrigin": origin,
-            "kms:MultiRegion": "false",
+            "kms:MultiRegion": "true" if multi_region else "false",
             "kms:BypassPolicyLockoutSafetyCheck": "true" if bypass else "false",
         }
+        if multi_region:
+            request_context["kms:MultiRegionKeyType"] = "PRIMARY"
         for tag_key, tag_value in tags:
             request_context[f"aws:RequestTag/{tag_key}"] = tag_value
         if tags:
@@ -439,11 +644,16 @@ class LocalKMS:
         self._authorize("kms:CreateKey", None, request_context)
 
         key_id = engine.new_key_id(store.drbg)
+        if multi_region:
+            # KMS Developer Guide, "Multi-Region key identifiers": "mrk-" followed by 32 hex digits.
+            key_id = "mrk-" + key_id.replace("-", "")
         arn = self._key_arn(key_id)
         policy_text = p.get("Policy") or default_key_policy(store.account, store.partition)
         policy = self._checked_policy(policy_text, arn, bypass, check_resource=False)
         now = self._now()
-        material = engine.new_material(info, store.drbg, now, None)
+        # API Reference, "CreateKey", Origin: EXTERNAL creates a key with no key material, in the
+        # PendingImport state (KMS Developer Guide, "Key states of AWS KMS keys").
+        materials = () if origin == "EXTERNAL" else (engine.new_material(info, store.drbg, now, None),)
         key = KmsKey(
             key_id=key_id,
             arn=arn,
@@ -452,15 +662,18 @@ class LocalKMS:
             spec=spec,
             usage=usage,
             created=now,
-            materials=(material,),
+            materials=materials,
             policy_text=policy_text,
             policy=policy,
             description=p.get("Description") or "",
             origin=origin,
             tags=tags,
+            state="PendingImport" if origin == "EXTERNAL" else "Enabled",
+            multi_region=multi_region,
+            multi_region_type="PRIMARY" if multi_region else None,
         )
         store.keys[key_id] = key
-        return {"KeyMetadata": key_metadata(key)}
+        return {"KeyMetadata": self._metadata(key)}
 
     def _checked_policy(self, text: str, key_arn: str, bypass: bool, check_resource: bool) -> Policy:
         """The checks KMS makes before accepting a key policy (API Reference, "CreateKey" /
@@ -499,7 +712,32 @@ class LocalKMS:
     def _describe_key(self, p: dict[str, Any]) -> dict[str, Any]:
         key, alias = self._resolve(p["KeyId"])
         self._authorize("kms:DescribeKey", key, request_alias=alias, grant_tokens=p.get("GrantTokens") or ())
-        return {"KeyMetadata": key_metadata(key)}
+        return {"KeyMetadata": self._metadata(key)}
+
+    def _metadata(self, key: KmsKey) -> dict[str, Any]:
+        """DescribeKey's KeyMetadata, with the MultiRegionConfiguration of multi-Region keys (API
+        Reference, "MultiRegionConfiguration": the key's type, its primary key and its replicas)."""
+        metadata = key_metadata(key)
+        if key.multi_region:
+            related = self._related_keys(key)
+            primary = next((k for k in related if k.multi_region_type == "PRIMARY"), None)
+            metadata["MultiRegionConfiguration"] = {
+                "MultiRegionKeyType": key.multi_region_type,
+                "PrimaryKey": {"Arn": primary.arn, "Region": primary.region} if primary else {},
+                "ReplicaKeys": [
+                    {"Arn": k.arn, "Region": k.region} for k in related if k.multi_region_type == "REPLICA"
+                ],
+            }
+        return metadata
+
+    def _related_keys(self, key: KmsKey) -> list[KmsKey]:
+        """The key and its related multi-Region keys in every Region, primary first."""
+        found = [
+            other
+            for region in sorted(self._store.world)
+            if (other := self._store.world[region].keys.get(key.key_id)) is not None and other.multi_region
+        ]
+        return sorted(found, key=lambda k: (k.multi_region_type != "PRIMARY", k.region))
 
     def list_keys(self, **params: Any) -> dict[str, Any]:
         return self._run("ListKeys", params, self._list_keys)
@@ -564,6 +802,10 @@ class LocalKMS:
         key = self._state_change(
             "CancelKeyDeletion", p, state="Disabled", deletion_date=None, pending_window_days=None
         )
+        if key.origin == "EXTERNAL" and not key.materials:
+            # A key whose imported material is gone has no material to be Disabled with: it returns
+            # to PendingImport (KMS Developer Guide, "Key states of AWS KMS keys", PendingImport).
+            key = self._store.keys[key.key_id] = key.with_changes(state="PendingImport")
         return {"KeyId": key.arn}
 
     # -- rotation -------------------------------------------------------------------------------------
@@ -579,11 +821,13 @@ class LocalKMS:
         )
         engine.require_state("EnableKeyRotation", key)
         engine.require_rotatable(key)
-        self._store.keys[key.key_id] = key.with_changes(
+        engine.require_not_replica("EnableKeyRotation", key)
+        updated = self._store.keys[key.key_id] = key.with_changes(
             rotation_enabled=True,
             rotation_period_days=period,
             next_rotation=next_rotation_after(self._now(), period),
         )
+        self._sync_replicas(updated)
         return {}
 
     def disable_key_rotation(self, **params: Any) -> dict[str, Any]:
@@ -594,9 +838,11 @@ class LocalKMS:
         self._authorize("kms:DisableKeyRotation", key, request_alias=alias)
         engine.require_state("DisableKeyRotation", key)
         engine.require_rotatable(key)
-        self._store.keys[key.key_id] = key.with_changes(
+        engine.require_not_replica("DisableKeyRotation", key)
+        updated = self._store.keys[key.key_id] = key.with_changes(
             rotation_enabled=False, rotation_period_days=None, next_rotation=None
         )
+        self._sync_replicas(updated)
         return {}
 
     def get_key_rotation_status(self, **params: Any) -> dict[str, Any]:
@@ -622,12 +868,14 @@ class LocalKMS:
         self._authorize("kms:RotateKeyOnDemand", key, request_alias=alias)
         engine.require_state("RotateKeyOnDemand", key)
         engine.require_rotatable(key)
+        engine.require_not_replica("RotateKeyOnDemand", key)
         if engine.on_demand_rotations(key) >= store.on_demand_rotation_limit:
             raise KmsFailure(
                 "LimitExceededException",
                 f"{key.arn} has reached the limit of {store.on_demand_rotation_limit} on-demand rotations.",
             )
-        store.keys[key.key_id] = engine.rotate(key, store.drbg, self._now(), "ON_DEMAND")
+        rotated = store.keys[key.key_id] = engine.rotate(key, store.drbg, self._now(), "ON_DEMAND")
+        self._sync_replicas(rotated)
         return {"KeyId": key.arn}
 
     def list_key_rotations(self, **params: Any) -> dict[str, Any]:
@@ -678,7 +926,7 @@ class LocalKMS:
             key, _ = self._resolve(key_id)
             if key.spec == SYMMETRIC_DEFAULT:
                 named = engine.symmetric_blob_key_arn(ciphertext)
-                if named != key.arn:
+                if not engine.names_key(key, named):
                     raise KmsFailure("IncorrectKeyException", engine.INCORRECT_KEY)
             return key
         if algorithm not in (None, SYMMETRIC_DEFAULT):
@@ -686,8 +934,15 @@ class LocalKMS:
             raise KmsFailure("ValidationException", "KeyId is required for asymmetric ciphertexts.")
         named = engine.symmetric_blob_key_arn(ciphertext)
         found = _KEY_ARN.match(named)
-        if not found or found["account"] != self._store.account or found["region"] != self._store.region:
+        if not found or found["account"] != self._store.account:
             raise KmsFailure("InvalidCiphertextException", "")
+        if found["region"] != self._store.region:
+            # A multi-Region key's ciphertext decrypts under its related key in this Region (KMS
+            # Developer Guide, "Multi-Region keys in AWS KMS"); any other key's does not.
+            related = self._store.keys.get(found["id"])
+            if related is None or not engine.names_key(related, named):
+                raise KmsFailure("InvalidCiphertextException", "")
+            return related
         key = self._store.keys.get(found["id"])
         if key is None:
             raise KmsFailure("NotFoundException", KEY_NOT_FOUND.format(arn=named))
@@ -1151,7 +1406,25 @@ class LocalKMS:
             new_grant=grant,
         )
         engine.require_state("CreateGrant", key)
+        allowed = grant_operations_for(key.spec, key.usage)
+        unfit = [operation for operation in operations if operation not in allowed]
+        if unfit:
+            # API Reference, "CreateGrant", Operations: "the operation must be supported on the KMS
+            # key ... If you try, KMS returns a ValidationError exception."
+            raise KmsFailure(
+                "ValidationException",
+                f"Grant operations {', '.join(unfit)} are not valid for a {key.spec} key with key usage "
+                f"{key.usage}.",
+            )
         self._dry_run(p)
+        same = self._same_named_grant(key, grant)
+        if same is not None:
+            # API Reference, "CreateGrant", Name: a retry with the same name and parameters returns the
+            # original GrantId; "the returned grant token is unique with every CreateGrant request ...
+            # All grant tokens for the same grant ID can be used interchangeably."
+            tokens = (*same.grant.grant_tokens, token)
+            store.grants[same.grant_id] = replace(same, grant=replace(same.grant, grant_tokens=tokens))
+            return {"GrantToken": token, "GrantId": same.grant_id}
         store.grants[grant_id] = GrantRecord(
             grant=grant,
             grant_id=grant_id,
@@ -1163,6 +1436,21 @@ class LocalKMS:
             constraints=raw_constraints,
         )
         return {"GrantToken": token, "GrantId": grant_id}
+
+    def _same_named_grant(self, key: KmsKey, grant: Grant) -> GrantRecord | None:
+        if not grant.name:
+            return None
+        for record in self._grants_of(key):
+            other = record.grant
+            if (
+                other.name == grant.name
+                and other.grantee == grant.grantee
+                and tuple(other.operations) == tuple(grant.operations)
+                and other.retiring_principal == grant.retiring_principal
+                and other.constraints == grant.constraints
+            ):
+                return record
+        return None
 
     def list_grants(self, **params: Any) -> dict[str, Any]:
         return self._run("ListGrants", params, self._list_grants)
@@ -1200,7 +1488,7 @@ class LocalKMS:
         store = self._store
         record: GrantRecord | None = None
         if p.get("GrantToken"):
-            record = next((r for r in store.grants.values() if r.token == p["GrantToken"]), None)
+            record = next((r for r in store.grants.values() if p["GrantToken"] in r.grant.grant_tokens), None)
             if record is None:
                 raise KmsFailure("InvalidGrantTokenException", "The grant token is not valid.")
         elif p.get("KeyId") and p.get("GrantId"):
@@ -1235,6 +1523,405 @@ class LocalKMS:
         del store.grants[record.grant_id]
         return {}
 
+    # -- key agreement and data key pairs ---------------------------------------------------------------
+
+    def derive_shared_secret(self, **params: Any) -> dict[str, Any]:
+        return self._run("DeriveSharedSecret", params, self._derive_shared_secret)
+
+    def _derive_shared_secret(self, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("Recipient"):
+            raise KmsFailure("UnsupportedOperationException", "kmsguard does not emulate Recipient.")
+        key, alias = self._resolve(p["KeyId"])
+        algorithm = p["KeyAgreementAlgorithm"]
+        self._authorize(
+            "kms:DeriveSharedSecret",
+            key,
+            {"kms:KeyAgreementAlgorithm": algorithm},
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state("DeriveSharedSecret", key)
+        secret = engine.derive_shared_secret(key, algorithm, p["PublicKey"])
+        self._dry_run(p)
+        return {
+            "KeyId": key.arn,
+            "SharedSecret": secret,
+            "KeyAgreementAlgorithm": algorithm,
+            "KeyOrigin": key.origin,
+        }
+
+    def generate_data_key_pair(self, **params: Any) -> dict[str, Any]:
+        return self._run(
+            "GenerateDataKeyPair",
+            params,
+            lambda p: self._generate_data_key_pair("GenerateDataKeyPair", p, True),
+        )
+
+    def generate_data_key_pair_without_plaintext(self, **params: Any) -> dict[str, Any]:
+        return self._run(
+            "GenerateDataKeyPairWithoutPlaintext",
+            params,
+            lambda p: self._generate_data_key_pair("GenerateDataKeyPairWithoutPlaintext", p, False),
+        )
+
+    def _generate_data_key_pair(
+        self, operation: str, p: dict[str, Any], with_plaintext: bool
+    ) -> dict[str, Any]:
+        if p.get("Recipient"):
+            raise KmsFailure("UnsupportedOperationException", "kmsguard does not emulate Recipient.")
+        key, alias = self._resolve(p["KeyId"])
+        spec = p["KeyPairSpec"]
+        context = p.get("EncryptionContext")
+        self._authorize(
+            f"kms:{operation}",
+            key,
+            {
+                **authorize.encryption_context_keys(context),
+                "kms:EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+                "kms:DataKeyPairSpec": spec,
+            },
+            request_alias=alias,
+            grant_tokens=p.get("GrantTokens") or (),
+        )
+        engine.require_state(operation, key)
+        # API Reference, "GenerateDataKeyPair": "you must specify a symmetric encryption KMS key to
+        # encrypt the private key ... You cannot use an asymmetric KMS key".
+        engine.require_symmetric_encryption(operation, key)
+        self._dry_run(p)
+        private_der, public_der = engine.data_key_pair(spec, self._store.drbg)
+        blob, _, material_id = engine.encrypt(
+            key, private_der, context, SYMMETRIC_DEFAULT, self._store.drbg, operation
+        )
+        response: dict[str, Any] = {
+            "PrivateKeyCiphertextBlob": blob,
+            "PublicKey": public_der,
+            "KeyId": key.arn,
+            "KeyPairSpec": spec,
+            "KeyMaterialId": material_id,
+        }
+        if with_plaintext:
+            response["PrivateKeyPlaintext"] = private_der
+        return response
+
+    # -- imported key material --------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_external(key: KmsKey, operation: str) -> None:
+        # API Reference, "GetParametersForImport" / "ImportKeyMaterial": the key's "Origin must be
+        # EXTERNAL".
+        if key.origin != "EXTERNAL":
+            raise KmsFailure(
+                "UnsupportedOperationException",
+                f"{key.arn} origin is {key.origin} which is not valid for {operation}.",
+            )
+
+    def get_parameters_for_import(self, **params: Any) -> dict[str, Any]:
+        return self._run("GetParametersForImport", params, self._get_parameters_for_import)
+
+    def _get_parameters_for_import(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        key, _ = self._resolve(p["KeyId"])
+        algorithm, wrapping_spec = p["WrappingAlgorithm"], p["WrappingKeySpec"]
+        self._authorize(
+            "kms:GetParametersForImport",
+            key,
+            {"kms:WrappingAlgorithm": algorithm, "kms:WrappingKeySpec": wrapping_spec},
+        )
+        self._require_external(key, "GetParametersForImport")
+        engine.require_state("GetParametersForImport", key)
+        if algorithm not in WRAPPING_ALGORITHMS or wrapping_spec not in WRAPPING_KEY_SPECS:
+            # "Select a wrapping algorithm": RSAES_PKCS1_V1_5 is no longer supported; SM2 wrapping is
+            # China-only and not emulated.
+            raise KmsFailure(
+                "UnsupportedOperationException",
+                f"kmsguard does not emulate WrappingAlgorithm {algorithm} with WrappingKeySpec "
+                f"{wrapping_spec}.",
+            )
+        if key.info.family == "RSA" and WRAPPING_ALGORITHMS[algorithm][0] == "OAEP":
+            # "Select a wrapping algorithm": RSAES_OAEP_* wrap "all types of key material, except RSA
+            # key material (private key)" (an RSA private key is longer than one OAEP block). The
+            # error code is an assumption.
+            raise KmsFailure(
+                "ValidationException",
+                f"WrappingAlgorithm {algorithm} cannot wrap {key.spec} key material; use an RSA_AES "
+                "wrapping algorithm.",
+            )
+        wrapping_key = primitives.generate_rsa(WRAPPING_KEY_SPECS[wrapping_spec], store.drbg)
+        token = store.drbg.random_bytes(64, b"import-token")
+        # API Reference, "GetParametersForImport": "Each public key and import token set is valid for
+        # 24 hours."
+        valid_to = self._now() + IMPORT_PARAMETERS_LIFETIME
+        store.import_parameters[token.hex()] = ImportParameters(
+            key.key_id, key.arn, algorithm, Secret(wrapping_key), valid_to
+        )
+        return {
+            "KeyId": key.arn,
+            "ImportToken": token,
+            "PublicKey": primitives.public_key_der(wrapping_key),
+            "ParametersValidTo": valid_to,
+        }
+
+    def import_key_material(self, **params: Any) -> dict[str, Any]:
+        return self._run("ImportKeyMaterial", params, self._import_key_material)
+
+    def _import_key_material(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        key, _ = self._resolve(p["KeyId"])
+        model = p.get("ExpirationModel") or "KEY_MATERIAL_EXPIRES"  # API Reference: the default
+        valid_to = _as_utc(p.get("ValidTo"))
+        context: dict[str, ContextValue] = {"kms:ExpirationModel": model}
+        if valid_to is not None:
+            context["kms:ValidTo"] = str(int(valid_to.timestamp()))
+        self._authorize("kms:ImportKeyMaterial", key, context)
+        self._require_external(key, "ImportKeyMaterial")
+        engine.require_state("ImportKeyMaterial", key)
+        now = self._now()
+        # API Reference, "ImportKeyMaterial", ExpirationModel / ValidTo: ValidTo is required with
+        # KEY_MATERIAL_EXPIRES and not valid otherwise; a future time at most 365 days away.
+        if model == "KEY_MATERIAL_EXPIRES" and valid_to is None:
+            raise KmsFailure(
+                "ValidationException", "ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES."
+            )
+        if model == "KEY_MATERIAL_DOES_NOT_EXPIRE" and valid_to is not None:
+            raise KmsFailure(
+                "ValidationException",
+                "ValidTo is not valid when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.",
+            )
+        if valid_to is not None and not now < valid_to <= now + MAX_IMPORT_VALIDITY:
+            raise KmsFailure(
+                "ValidationException", "ValidTo must be in the future and at most 365 days away."
+            )
+        record = store.import_parameters.get(bytes(p["ImportToken"]).hex())
+        if record is None or record.key_id != key.key_id:
+            raise KmsFailure("InvalidImportTokenException", "The import token is not valid for this KMS key.")
+        if record.valid_to <= now:
+            raise KmsFailure("ExpiredImportTokenException", "The import token has expired.")
+        raw = engine.unwrap_key_material(
+            record.wrapping_key, record.wrapping_algorithm, p["EncryptedKeyMaterial"]
+        )
+        value = engine.imported_material_value(key, record.wrapping_algorithm, raw)
+        fingerprint = engine.material_fingerprint(key.key_id, value)
+        related = [k for k in self._related_keys(key) if k.import_fingerprint is not None]
+        known = key.import_fingerprint or next((k.import_fingerprint for k in related), None)
+        if known is not None and known != fingerprint:
+            # "Importing key material": a key (and its related multi-Region keys) takes only the
+            # key material first imported into it; kmsguard does not emulate NEW_KEY_MATERIAL imports.
+            raise KmsFailure(
+                "IncorrectKeyMaterialException",
+                "The key material is not the key material previously imported into this KMS key.",
+            )
+        self._dry_run(p)
+        # A reimport keeps the material's id; related multi-Region keys share it.
+        material_id = key.imported_material_id or next(
+            (k.imported_material_id for k in related if k.imported_material_id), None
+        )
+        material = KeyMaterial(
+            material_id or engine.new_hex_id(store.drbg, b"material-id"), Secret(value), now, None
+        )
+        store.keys[key.key_id] = key.with_changes(
+            materials=(material,),
+            state="Enabled" if key.state == "PendingImport" else key.state,
+            expiration_model=model,
+            valid_to=valid_to,
+            import_fingerprint=fingerprint,
+            imported_material_id=material.material_id,
+        )
+        return {"KeyId": key.arn, "KeyMaterialId": material.material_id}
+
+    def delete_imported_key_material(self, **params: Any) -> dict[str, Any]:
+        return self._run("DeleteImportedKeyMaterial", params, self._delete_imported_key_material)
+
+    def _delete_imported_key_material(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, _ = self._resolve(p["KeyId"])
+        self._authorize("kms:DeleteImportedKeyMaterial", key)
+        self._require_external(key, "DeleteImportedKeyMaterial")
+        engine.require_state("DeleteImportedKeyMaterial", key)
+        material_id = key.materials[-1].material_id if key.materials else None
+        # API Reference, "DeleteImportedKeyMaterial": the key becomes PendingImport, unless it is
+        # PendingDeletion, whose state does not change.
+        self._store.keys[key.key_id] = key.with_changes(
+            materials=(),
+            valid_to=None,
+            state="PendingDeletion" if key.state == "PendingDeletion" else "PendingImport",
+        )
+        response: dict[str, Any] = {"KeyId": key.arn}
+        if material_id is not None:
+            response["KeyMaterialId"] = material_id
+        return response
+
+    # -- multi-Region keys --------------------------------------------------------------------------------
+
+    def replicate_key(self, **params: Any) -> dict[str, Any]:
+        return self._run("ReplicateKey", params, self._replicate_key)
+
+    def _replicate_key(self, p: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        key, _ = self._resolve(p["KeyId"])
+        target_region = p["ReplicaRegion"]
+        tags = tuple((t["TagKey"], t["TagValue"]) for t in p.get("Tags") or ())
+        # API Reference, "ReplicateKey", "Required permissions": kms:ReplicateKey on the primary key
+        # (key policy), kms:CreateKey in an IAM policy in the replica Region, and kms:TagResource
+        # there when Tags are given.
+        replica_view = self.in_region(target_region)
+        self._authorize("kms:ReplicateKey", key, {"kms:ReplicaRegion": target_region})
+        create_context: dict[str, ContextValue] = {
+            "kms:KeySpec": key.spec,
+            "kms:KeyUsage": key.usage,
+            "kms:KeyOrigin": key.origin,
+            "kms:MultiRegion": "true",
+            "kms:MultiRegionKeyType": "REPLICA",
+        }
+        replica_view._authorize("kms:CreateKey", None, create_context)
+        if tags:
+            replica_view._authorize(
+                "kms:TagResource",
+                None,
+                {**{f"aws:RequestTag/{k}": v for k, v in tags}, "aws:TagKeys": tuple(k for k, _ in tags)},
+            )
+        if not key.multi_region or key.multi_region_type != "PRIMARY":
+            # API Reference, "ReplicateKey": only a multi-Region primary key can be replicated.
+            raise KmsFailure("UnsupportedOperationException", f"{key.arn} is not a multi-Region primary key.")
+        engine.require_state("ReplicateKey", key)
+        if target_region == key.region:
+            raise KmsFailure("ValidationException", f"{key.arn} is already in Region {target_region}.")
+        target = replica_view._store
+        if key.key_id in target.keys:
+            # API Reference, "ReplicateKey": "If the Region already includes a replica of the key
+            # you're trying to replicate, ReplicateKey returns an AlreadyExistsException error."
+            raise KmsFailure(
+                "AlreadyExistsException",
+                f"{replica_view._key_arn(key.key_id)} already exists in Region {target_region}.",
+            )
+        arn = replica_view._key_arn(key.key_id)
+        bypass = bool(p.get("BypassPolicyLockoutSafetyCheck"))
+        # API Reference, "ReplicateKey", Policy: when omitted, the default key policy (not the
+        # primary key's); Description and Tags likewise are the replica's own.
+        policy_text = p.get("Policy") or default_key_policy(store.account, store.partition)
+        policy = replica_view._checked_policy(policy_text, arn, bypass, check_resource=False)
+        self._dry_run(p)
+        external = key.origin == "EXTERNAL"
+        replica = KmsKey(
+            key_id=key.key_id,
+            arn=arn,
+            account=key.account,
+            region=target_region,
+            spec=key.spec,
+            usage=key.usage,
+            created=self._now(),
+            # Shared properties: key material (none for imported material: "the replica key is
+            # created with no key material"), spec, usage, origin, automatic rotation.
+            materials=() if external else key.materials,
+            policy_text=policy_text,
+            policy=policy,
+            state="PendingImport" if external else "Enabled",
+            description=p.get("Description") or "",
+            origin=key.origin,
+            rotation_enabled=key.rotation_enabled,
+            rotation_period_days=key.rotation_period_days,
+            tags=tags,
+            multi_region=True,
+            multi_region_type="REPLICA",
+        )
+        target.keys[key.key_id] = replica
+        return {
+            "ReplicaKeyMetadata": replica_view._metadata(replica),
+            "ReplicaPolicy": policy_text,
+            "ReplicaTags": [{"TagKey": k, "TagValue": v} for k, v in tags],
+        }
+
+    def update_primary_region(self, **params: Any) -> dict[str, Any]:
+        return self._run("UpdatePrimaryRegion", params, self._update_primary_region)
+
+    def _update_primary_region(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, _ = self._resolve(p["KeyId"])
+        new_region = p["PrimaryRegion"]
+        self._authorize("kms:UpdatePrimaryRegion", key, {"kms:PrimaryRegion": new_region})
+        if not key.multi_region or key.multi_region_type != "PRIMARY":
+            # API Reference, "UpdatePrimaryRegion", KeyId: "Identifies the current primary key".
+            raise KmsFailure("UnsupportedOperationException", f"{key.arn} is not a multi-Region primary key.")
+        engine.require_state("UpdatePrimaryRegion", key)
+        if new_region == key.region:
+            return {}
+        replica_store = self._store.world.get(new_region)
+        replica = replica_store.keys.get(key.key_id) if replica_store is not None else None
+        if replica_store is None or replica is None:
+            # "The primary Region must already have a replica key."
+            raise KmsFailure(
+                "NotFoundException", KEY_NOT_FOUND.format(arn=self.in_region(new_region)._key_arn(key.key_id))
+            )
+        # "Required permissions": kms:UpdatePrimaryRegion on the current primary key and on the
+        # replica key, each in its own key policy.
+        self.in_region(new_region)._authorize(
+            "kms:UpdatePrimaryRegion", replica, {"kms:PrimaryRegion": new_region}
+        )
+        engine.require_state("UpdatePrimaryRegion", replica)
+        self._dry_run(p)
+        self._store.keys[key.key_id] = key.with_changes(multi_region_type="REPLICA", next_rotation=None)
+        promoted = replica.with_changes(
+            multi_region_type="PRIMARY",
+            next_rotation=key.next_rotation,
+            rotation_enabled=key.rotation_enabled,
+            rotation_period_days=key.rotation_period_days,
+        )
+        replica_store.keys[key.key_id] = promoted
+        return {}
+
+    # -- tags and description ------------------------------------------------------------------------------
+
+    def tag_resource(self, **params: Any) -> dict[str, Any]:
+        return self._run("TagResource", params, self._tag_resource)
+
+    def _tag_resource(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, _ = self._resolve(p["KeyId"])
+        tags = [(t["TagKey"], t["TagValue"]) for t in p["Tags"]]
+        self._authorize(
+            "kms:TagResource",
+            key,
+            {**{f"aws:RequestTag/{k}": v for k, v in tags}, "aws:TagKeys": tuple(k for k, _ in tags)},
+        )
+        engine.require_state("TagResource", key)
+        for tag_key, _ in tags:
+            if tag_key.lower().startswith("aws:"):
+                # API Reference, "TagResource": tag keys beginning "aws:" are reserved -> TagException.
+                raise KmsFailure("TagException", f"Tag key {tag_key} is reserved for AWS use.")
+        merged = dict(key.tags)
+        merged.update(tags)  # "If you specify an existing tag key with a different tag value, KMS
+        # replaces the current tag value with the specified one" (API Reference, "TagResource")
+        self._store.keys[key.key_id] = key.with_changes(tags=tuple(merged.items()))
+        return {}
+
+    def untag_resource(self, **params: Any) -> dict[str, Any]:
+        return self._run("UntagResource", params, self._untag_resource)
+
+    def _untag_resource(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, _ = self._resolve(p["KeyId"])
+        removed = tuple(p["TagKeys"])
+        self._authorize("kms:UntagResource", key, {"aws:TagKeys": removed})
+        engine.require_state("UntagResource", key)
+        self._store.keys[key.key_id] = key.with_changes(
+            tags=tuple((k, v) for k, v in key.tags if k not in removed)
+        )
+        return {}
+
+    def list_resource_tags(self, **params: Any) -> dict[str, Any]:
+        return self._run("ListResourceTags", params, self._list_resource_tags)
+
+    def _list_resource_tags(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, _ = self._resolve(p["KeyId"])
+        self._authorize("kms:ListResourceTags", key)
+        entries = [{"TagKey": k, "TagValue": v} for k, v in sorted(key.tags)]
+        return _page(entries, "Tags", p)
+
+    def update_key_description(self, **params: Any) -> dict[str, Any]:
+        return self._run("UpdateKeyDescription", params, self._update_key_description)
+
+    def _update_key_description(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, _ = self._resolve(p["KeyId"])
+        self._authorize("kms:UpdateKeyDescription", key)
+        engine.require_state("UpdateKeyDescription", key)
+        self._store.keys[key.key_id] = key.with_changes(description=p["Description"])
+        return {}
+
 
 def _page(entries: list[dict[str, Any]], name: str, p: Mapping[str, Any]) -> dict[str, Any]:
     """Limit / Marker pagination (the marker is the index of the next entry, as text)."""
@@ -1264,3 +1951,79 @@ def _as_policy(value: str | Mapping[str, Any] | Policy, kind: PolicyKind, what: 
         problem = diagnostics[0].message if diagnostics else "cannot be read"
         raise ValueError(f"{what}: {problem}")
     return policy
+
+
+# Answers remembered per view and generation (distinct encryption contexts make distinct requests).
+_MAX_REMEMBERED_ANSWERS = 4096
+
+
+@dataclass
+class _AuthzCache:
+    """One view's authorization work for one store generation: the simulator inputs per key, the
+    key-describing condition keys per key, and the answer per identical request."""
+
+    generation: int = -1
+    inputs: dict[str | None, AuthzInputs] = field(default_factory=dict)
+    key_contexts: dict[str, dict[str, ContextValue]] = field(default_factory=dict)
+    resolved: dict[str, tuple[KmsKey, str | None]] = field(default_factory=dict)
+    answers: dict[tuple[Any, ...], tuple[str, str] | None] = field(default_factory=dict)
+
+
+def _request_memo_key(
+    action: str,
+    resource: str,
+    request_alias: str | None,
+    extra: Mapping[str, ContextValue] | None,
+    grant_tokens: Sequence[str],
+) -> tuple[Any, ...] | None:
+    """A hashable identity of what varies between this view's requests on one resource within one
+    store generation (None when a context value is not hashable)."""
+    try:
+        return (
+            action,
+            resource,
+            request_alias,
+            frozenset(extra.items()) if extra else None,
+            tuple(grant_tokens),
+        )
+    except TypeError:
+        return None
+
+
+def _as_utc(value: Any) -> datetime | None:
+    """A timestamp parameter as boto3 accepts it (datetime, ISO 8601 text or epoch seconds) as an
+    aware UTC datetime; a naive datetime is UTC, as botocore serializes it."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        from botocore.utils import parse_timestamp
+
+        try:
+            value = parse_timestamp(value)
+        except (ValueError, TypeError):
+            raise KmsFailure("ValidationException", "ValidTo is not a valid timestamp.") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _forget_key(store: _Store, key_id: str) -> None:
+    """A deleted key, with its aliases and grants."""
+    del store.keys[key_id]
+    for name in [n for n, a in store.aliases.items() if a.target_key_id == key_id]:
+        del store.aliases[name]
+    for grant_id in [g for g, r in store.grants.items() if r.key_id == key_id]:
+        del store.grants[grant_id]
+
+
+def _earliest_event(keys: Any) -> datetime | None:
+    """The first moment a key's deletion or automatic rotation falls due (None: never)."""
+    moments = [
+        moment
+        for key in keys
+        for moment in (
+            key.deletion_date if key.state == "PendingDeletion" else None,
+            key.next_rotation if key.rotation_enabled and key.state == "Enabled" else None,
+            key.valid_to if key.materials else None,
+        )
+        if moment is not None
+    ]
+    return min(moments) if moments else None

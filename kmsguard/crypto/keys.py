@@ -27,14 +27,22 @@ MAX_PENDING_WINDOW_DAYS = 30
 class Secret:
     """Key material (bytes or a ``cryptography`` private key) that never prints itself."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_derived", "_value")
 
     def __init__(self, value: Any) -> None:
         self._value = value
+        self._derived: Any = None
 
     def reveal(self) -> Any:
         """The material, for the primitives layer only."""
         return self._value
+
+    def derived(self, build: Any) -> Any:
+        """``build(material)``, computed once (a keyed cipher object: building one per call costs
+        as much as encrypting 4 KB). Same secrecy as the material itself."""
+        if self._derived is None:
+            self._derived = build(self._value)
+        return self._derived
 
     def __repr__(self) -> str:
         return "Secret(<redacted>)"
@@ -79,6 +87,14 @@ class KmsKey:
     on_demand_rotation_started: datetime | None = None
     tags: tuple[tuple[str, str], ...] = ()
     multi_region: bool = False
+    multi_region_type: str | None = None  # "PRIMARY" | "REPLICA" for multi-Region keys
+    # Imported key material (Origin EXTERNAL): the expiration of the current import, and a keyed
+    # fingerprint of the first material imported, so a reimport of other material is refused
+    # (KMS Developer Guide, "Importing key material": "you must reimport the same key material").
+    expiration_model: str | None = None
+    valid_to: datetime | None = None
+    import_fingerprint: bytes | None = field(default=None, repr=False)
+    imported_material_id: str | None = None
 
     @property
     def info(self) -> KeySpecInfo:
@@ -86,6 +102,8 @@ class KmsKey:
 
     @property
     def current_material(self) -> KeyMaterial:
+        if not self.materials:  # an EXTERNAL key before import: callers check the state first
+            raise LookupError(f"{self.arn} has no key material")
         return self.materials[-1]
 
     def material(self, material_id: str) -> KeyMaterial | None:
@@ -141,10 +159,16 @@ def key_metadata(key: KmsKey) -> dict[str, Any]:
         metadata["DeletionDate"] = key.deletion_date
     if key.pending_window_days is not None:
         metadata["PendingDeletionWindowInDays"] = key.pending_window_days
-    if info.family == "AES":
+    if info.family == "AES" and key.materials:
         # Only symmetric encryption keys report their current material (API Reference, "KeyMetadata",
         # CurrentKeyMaterialId).
         metadata["CurrentKeyMaterialId"] = key.current_material.material_id
+    if key.origin == "EXTERNAL" and key.expiration_model is not None:
+        # API Reference, "KeyMetadata": ExpirationModel and ValidTo are present only for keys whose
+        # Origin is EXTERNAL.
+        metadata["ExpirationModel"] = key.expiration_model
+        if key.valid_to is not None:
+            metadata["ValidTo"] = key.valid_to
     return metadata
 
 

@@ -17,10 +17,11 @@ import hmac as _hmac
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
@@ -135,15 +136,23 @@ def hmac_matches(key: bytes, hash_name: str, message: bytes, tag: bytes) -> bool
 # -- AES-GCM ------------------------------------------------------------------------------------------
 
 
-def aes_gcm_seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    """AES-GCM (NIST SP 800-38D): ciphertext followed by the 16-byte tag."""
-    return AESGCM(key).encrypt(nonce, plaintext, aad)
+def aes_gcm_cipher(key: bytes) -> AESGCM:
+    """A keyed AES-GCM object, to reuse across calls with the same key."""
+    return AESGCM(key)
 
 
-def aes_gcm_open(key: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
+def aes_gcm_seal(key: bytes | AESGCM, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-GCM (NIST SP 800-38D): ciphertext followed by the 16-byte tag. ``key``: the key bytes or
+    an ``aes_gcm_cipher`` of them."""
+    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
+    return cipher.encrypt(nonce, plaintext, aad)
+
+
+def aes_gcm_open(key: bytes | AESGCM, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
     """The plaintext, or ``IntegrityError`` when the tag does not verify."""
+    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
     try:
-        return AESGCM(key).decrypt(nonce, sealed, aad)
+        return cipher.decrypt(nonce, sealed, aad)
     except (InvalidTag, ValueError):
         raise IntegrityError() from None
 
@@ -253,7 +262,42 @@ def generate_ec(curve: str, drbg: Drbg) -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(scalar, curve_class())
 
 
-def public_key_der(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+class PrimitiveUnavailable(Exception):
+    """The installed ``cryptography`` lacks an algorithm (the message says which)."""
+
+
+def generate_ed25519(drbg: Drbg) -> ed25519.Ed25519PrivateKey:
+    """An Ed25519 key (RFC 8032 section 5.1.5: the private key is 32 random bytes)."""
+    if not drbg.seeded:
+        return ed25519.Ed25519PrivateKey.generate()
+    return ed25519.Ed25519PrivateKey.from_private_bytes(drbg.random_bytes(32, b"ed25519"))
+
+
+def _ml_dsa_class(level: str) -> Any:
+    try:
+        from cryptography.hazmat.primitives.asymmetric import mldsa
+    except ImportError:
+        raise PrimitiveUnavailable("ML-DSA needs cryptography >= 45 (FIPS 204 support)") from None
+    return getattr(mldsa, f"MLDSA{level}PrivateKey")
+
+
+def ml_dsa_available() -> bool:
+    try:
+        _ml_dsa_class("44")
+    except PrimitiveUnavailable:
+        return False
+    return True
+
+
+def generate_ml_dsa(level: str, drbg: Drbg) -> Any:
+    """An ML-DSA-44/65/87 key (FIPS 204 ML-DSA.KeyGen: from a 32-byte seed xi)."""
+    key_class = _ml_dsa_class(level)
+    if not drbg.seeded:
+        return key_class.generate()
+    return key_class.from_seed_bytes(drbg.random_bytes(32, b"ml-dsa"))
+
+
+def public_key_der(private_key: Any) -> bytes:
     """The DER-encoded X.509 SubjectPublicKeyInfo (RFC 5280), as GetPublicKey returns it."""
     return private_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -291,7 +335,7 @@ def rsa_oaep_decrypt(private_key: rsa.RSAPrivateKey, ciphertext: bytes, hash_nam
 class SignatureScheme:
     """How one KMS signing algorithm signs: ``RSASSA_PSS_SHA_256`` -> ("PSS", "SHA_256")."""
 
-    family: str  # "PSS" | "PKCS1" | "ECDSA"
+    family: str  # "PSS" | "PKCS1" | "ECDSA" | "ED25519" | "MLDSA"
     hash_name: str
 
 
@@ -305,14 +349,14 @@ def _rsa_padding(scheme: SignatureScheme) -> padding.AsymmetricPadding:
     return padding.PKCS1v15()
 
 
-def sign(
-    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-    scheme: SignatureScheme,
-    data: bytes,
-    prehashed: bool,
-) -> bytes:
-    """An RSA signature, or a DER-encoded ECDSA signature (RFC 3279 Ecdsa-Sig-Value). ``prehashed``:
-    ``data`` is already the digest (KMS MessageType DIGEST)."""
+def sign(private_key: Any, scheme: SignatureScheme, data: bytes, prehashed: bool) -> bytes:
+    """An RSA signature, a DER-encoded ECDSA signature (RFC 3279 Ecdsa-Sig-Value), a 64-byte Ed25519
+    signature (RFC 8032) or an ML-DSA signature (FIPS 204, empty context). ``prehashed``: ``data``
+    is already the digest (KMS MessageType DIGEST), or for ML-DSA the 64-byte mu (EXTERNAL_MU)."""
+    if scheme.family == "ED25519":
+        return private_key.sign(data)  # type: ignore[no-any-return]
+    if scheme.family == "MLDSA":
+        return private_key.sign_mu(data) if prehashed else private_key.sign(data)  # type: ignore[no-any-return]
     algorithm: hashes.HashAlgorithm | utils.Prehashed = _HASHES[scheme.hash_name]()
     if prehashed:
         algorithm = utils.Prehashed(algorithm)  # type: ignore[arg-type]
@@ -324,12 +368,20 @@ def sign(
 
 
 def signature_valid(
-    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
-    scheme: SignatureScheme,
-    data: bytes,
-    signature: bytes,
-    prehashed: bool,
+    public_key: Any, scheme: SignatureScheme, data: bytes, signature: bytes, prehashed: bool
 ) -> bool:
+    try:
+        if scheme.family == "ED25519":
+            public_key.verify(signature, data)
+            return True
+        if scheme.family == "MLDSA":
+            if prehashed:
+                public_key.verify_mu(signature, data)
+            else:
+                public_key.verify(signature, data)
+            return True
+    except (InvalidSignature, ValueError):
+        return False
     algorithm: hashes.HashAlgorithm | utils.Prehashed = _HASHES[scheme.hash_name]()
     if prehashed:
         algorithm = utils.Prehashed(algorithm)  # type: ignore[arg-type]
@@ -343,3 +395,90 @@ def signature_valid(
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+# -- key agreement ----------------------------------------------------------------------------------------
+
+
+class KeyFormatError(ValueError):
+    """Bytes that are not a key of the expected kind (says nothing about the bytes)."""
+
+
+def load_public_key_der(der: bytes) -> Any:
+    """A DER SubjectPublicKeyInfo (RFC 5280) as a ``cryptography`` public key, or ``KeyFormatError``."""
+    try:
+        return serialization.load_der_public_key(der)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyFormatError("not a DER SubjectPublicKeyInfo") from None
+
+
+def curve_name(key: Any) -> str | None:
+    """The primitives curve name (``P256``...) of an EC key, or None for other keys."""
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return None
+    for name, (curve_class, _) in _CURVES.items():
+        if isinstance(key.curve, curve_class):
+            return name
+    return None
+
+
+def ecdh(private_key: ec.EllipticCurvePrivateKey, peer: ec.EllipticCurvePublicKey) -> bytes:
+    """The raw ECDH shared secret (NIST SP 800-56A rev. 3, 5.7.1.2, the ECC CDH primitive: the
+    x-coordinate of the product; the NIST and SECG curves KMS uses have cofactor 1)."""
+    return private_key.exchange(ec.ECDH(), peer)
+
+
+# -- private key encodings (data key pairs, imported key material) ----------------------------------------
+
+
+def private_key_pkcs8(private_key: Any) -> bytes:
+    """The DER PKCS #8 PrivateKeyInfo (RFC 5958) of a private key, as GenerateDataKeyPair returns it."""
+    return private_key.private_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_private_key_pkcs8(der: bytes) -> Any:
+    try:
+        return serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyFormatError("not a DER PKCS #8 private key") from None
+
+
+def generate_key_pair(family: str, size_or_curve: int | str, drbg: Drbg) -> Any:
+    """A private key of an RSA modulus size or a curve name (``ED25519`` for Ed25519)."""
+    if family == "RSA":
+        assert isinstance(size_or_curve, int)
+        return generate_rsa(size_or_curve, drbg)
+    if family == "ED25519":
+        return generate_ed25519(drbg)
+    assert isinstance(size_or_curve, str)
+    return generate_ec(size_or_curve, drbg)
+
+
+# -- key wrapping (importing key material) --------------------------------------------------------------
+
+
+def rsa_aes_key_unwrap(private_key: rsa.RSAPrivateKey, wrapped: bytes, hash_name: str) -> bytes:
+    """PKCS #11 CKM_RSA_AES_KEY_WRAP, as KMS's RSA_AES_KEY_WRAP_SHA_* wrapping algorithms use it (KMS
+    Developer Guide, "Importing key material", "Select a wrapping algorithm"): an ephemeral AES key
+    encrypted with RSA-OAEP, followed by the key material wrapped with that AES key using AES Key
+    Wrap with Padding (RFC 5649). ``IntegrityError`` on any failure."""
+    from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
+
+    modulus_bytes = (private_key.key_size + 7) // 8
+    if len(wrapped) <= modulus_bytes:
+        raise IntegrityError()
+    aes_key = rsa_oaep_decrypt(private_key, wrapped[:modulus_bytes], hash_name)
+    try:
+        return aes_key_unwrap_with_padding(aes_key, wrapped[modulus_bytes:])
+    except (InvalidUnwrap, ValueError):
+        raise IntegrityError() from None
+
+
+def rsa_aes_key_wrap(public_key: rsa.RSAPublicKey, material: bytes, hash_name: str, drbg: Drbg) -> bytes:
+    """The client side of ``rsa_aes_key_unwrap`` (tests and scenarios wrap material with it)."""
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+    aes_key = drbg.random_bytes(32, b"wrap-key")
+    return rsa_oaep_encrypt(public_key, aes_key, hash_name) + aes_key_wrap_with_padding(aes_key, material)

@@ -15,11 +15,137 @@ Two layers, as in real use:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from kmsguard.crypto.engine import KmsFailure
 from kmsguard.crypto.errors import service_model
+
+# Member types whose client-side checks the fast path below reproduces exactly; a request carrying
+# any other member (structures, lists of structures, timestamps) goes to botocore's validator.
+_SIMPLE_TYPES = frozenset({"string", "blob", "integer", "boolean", "list", "map"})
+
+
+@dataclass(frozen=True)
+class _MemberSpec:
+    name: str
+    type_name: str
+    shape: Any  # botocore's member shape (messages, fallbacks)
+    minimum: int | None  # the shape's ``min`` (length for string / list / blob, value for integer)
+    maximum: int | None
+    enum: frozenset[str] | None
+    item_enum: frozenset[str] | None
+    simple: bool  # the fast client-side check below is exactly botocore's for this member
+
+
+@dataclass(frozen=True)
+class _OperationSpec:
+    """One operation's input shape, read once from botocore's model (validation runs on every call,
+    and walking botocore's shapes costs more than the cryptography)."""
+
+    shape: Any
+    members: Mapping[str, _MemberSpec]
+    required: frozenset[str]
+    blob_members: tuple[str, ...]
+    # Per member: a predicate true only for values that pass botocore's client-side checks AND the
+    # server-side length, range and enum checks (None: no such shortcut for this member's type).
+    passes_all: Mapping[str, Callable[[Any], bool] | None]
+
+
+def _bounds(low: int | None, high: int | None) -> Callable[[int], bool]:
+    """A size (or value) check specialised to the bounds the shape has (it runs on every call)."""
+    if low is None and high is None:
+        return lambda size: True
+    if high is None:
+        return lambda size: size >= low  # type: ignore[operator]
+    if low is None:
+        return lambda size: size <= high
+    return lambda size: low <= size <= high
+
+
+def _passes_all_checks(spec: _MemberSpec) -> Callable[[Any], bool] | None:
+    """The member's combined check (exact types only: anything unusual takes the slow path)."""
+    enum, item_enum = spec.enum, spec.item_enum
+    within = _bounds(spec.minimum, spec.maximum)
+    kind = spec.type_name
+    if not spec.simple:
+        return None
+    if kind == "string":
+        if enum is None:
+            return lambda v: type(v) is str and within(len(v))
+        return lambda v: type(v) is str and v in enum and within(len(v))
+    if kind == "blob":
+        return lambda v: type(v) is bytes and within(len(v))
+    if kind == "integer":
+        return lambda v: type(v) is int and within(v)
+    if kind == "boolean":
+        return lambda v: type(v) is bool
+    if kind == "list":
+        return lambda v: (
+            type(v) is list
+            and within(len(v))
+            and all(type(item) is str and (item_enum is None or item in item_enum) for item in v)
+        )
+    if kind == "map":
+        return lambda v: (
+            type(v) is dict
+            and within(len(v))
+            and all(type(k) is str and type(x) is str for k, x in v.items())
+        )
+    return None
+
+
+def _member_spec(name: str, member: Any) -> _MemberSpec:
+    metadata = member.metadata
+    type_name = member.type_name
+    simple = type_name in _SIMPLE_TYPES
+    item_enum = None
+    if type_name == "list":
+        simple = member.member.type_name == "string" and "min" not in member.member.metadata
+        item_enum = frozenset(getattr(member.member, "enum", None) or ()) or None
+    elif type_name == "map":
+        simple = all(
+            part.type_name == "string" and "min" not in part.metadata for part in (member.key, member.value)
+        )
+    return _MemberSpec(
+        name=name,
+        type_name=type_name,
+        shape=member,
+        minimum=metadata.get("min"),
+        maximum=metadata.get("max"),
+        enum=frozenset(getattr(member, "enum", None) or ()) or None,
+        item_enum=item_enum,
+        simple=simple,
+    )
+
+
+@cache
+def operation_spec(operation: str) -> _OperationSpec:
+    shape = service_model().operation_model(operation).input_shape
+    members = {name: _member_spec(name, member) for name, member in shape.members.items()}
+    return _OperationSpec(
+        shape=shape,
+        members=members,
+        required=frozenset(shape.metadata.get("required", ())),
+        blob_members=tuple(name for name, spec in members.items() if spec.type_name == "blob"),
+        passes_all={name: _passes_all_checks(spec) for name, spec in members.items()},
+    )
+
+
+def passes_all(operation: str, params: Mapping[str, Any]) -> bool:
+    """True only when both ``client_side`` and ``server_side`` would accept ``params`` (one pass over
+    the request instead of two; False means "run them", not "invalid")."""
+    spec = operation_spec(operation)
+    if not spec.required.issubset(params):
+        return False
+    checks = spec.passes_all
+    for name, value in params.items():
+        check = checks.get(name)
+        if check is None or not check(value):
+            return False
+    return True
 
 
 def _member_name(name: str) -> str:
@@ -29,70 +155,105 @@ def _member_name(name: str) -> str:
 
 def normalise_blobs(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """boto3 accepts ``str`` for blob members and sends its UTF-8 bytes."""
-    shape = service_model().operation_model(operation).input_shape
     out = dict(params)
-    for name, member in shape.members.items():
-        if member.type_name == "blob" and isinstance(out.get(name), str):
-            out[name] = out[name].encode("utf-8")
-        elif member.type_name == "blob" and isinstance(out.get(name), (bytearray, memoryview)):
-            out[name] = bytes(out[name])
+    for name in operation_spec(operation).blob_members:
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = value.encode("utf-8")
+        elif isinstance(value, (bytearray, memoryview)):
+            out[name] = bytes(value)
     return out
 
 
+def _passes_client_checks(spec: _MemberSpec, value: Any) -> bool:
+    """True only when botocore's ``ParamValidator`` would accept ``value`` for this member."""
+    kind = spec.type_name
+    if kind == "string":
+        return isinstance(value, str) and (spec.minimum is None or len(value) >= spec.minimum)
+    if kind == "blob":
+        return isinstance(value, (bytes, bytearray))
+    if kind == "integer":
+        return isinstance(value, int) and (spec.minimum is None or value >= spec.minimum)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "list":
+        return (
+            isinstance(value, (list, tuple))
+            and (spec.minimum is None or len(value) >= spec.minimum)
+            and all(isinstance(item, str) for item in value)
+        )
+    if kind == "map":
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+    return False
+
+
 def client_side(operation: str, params: Mapping[str, Any]) -> None:
+    """botocore's client-side validation. The common request (known members of simple types that
+    pass) is vouched for here; anything else is left to botocore's own ``ParamValidator``, so every
+    error report is botocore's."""
+    spec = operation_spec(operation)
+    members = spec.members
+    fast = spec.required.issubset(params)
+    if fast:
+        for name, value in params.items():
+            member = members.get(name)
+            if member is None or not member.simple or not _passes_client_checks(member, value):
+                fast = False
+                break
+    if fast:
+        return
     from botocore.exceptions import ParamValidationError
     from botocore.validate import ParamValidator
 
-    shape = service_model().operation_model(operation).input_shape
-    report = ParamValidator().validate(dict(params), shape)
+    report = ParamValidator().validate(dict(params), spec.shape)
     if report.has_errors():
         raise ParamValidationError(report=report.generate_report())
 
 
 def server_side(operation: str, params: Mapping[str, Any], check_min: bool) -> None:
-    shape = service_model().operation_model(operation).input_shape
+    members = operation_spec(operation).members
     problems: list[str] = []
-    for name, member in shape.members.items():
-        if name not in params or params[name] is None:
+    for name, value in params.items():
+        member = members.get(name)
+        if member is None or value is None:
             continue
-        problems.extend(_member_problems(member, name, params[name], check_min))
+        problems.extend(_member_problems(member, name, value, check_min))
     if problems:
         count = len(problems)
         noun = "error" if count == 1 else "errors"
         raise KmsFailure("ValidationException", f"{count} validation {noun} detected: " + "; ".join(problems))
 
 
-def _member_problems(member: Any, name: str, value: Any, check_min: bool) -> list[str]:
-    metadata = member.metadata
-    hidden = member.type_name == "blob" or metadata.get("sensitive", False)
-    where = f"Value at '{_member_name(name)}'" if hidden else f"Value '{value}' at '{_member_name(name)}'"
-    constraint = f"{where} failed to satisfy constraint: Member must"
-    found: list[str] = []
-    if member.type_name in ("blob", "string", "list", "map") and isinstance(value, (bytes, str, list, dict)):
+def _member_problems(member: _MemberSpec, name: str, value: Any, check_min: bool) -> list[str]:
+    """The constraint violations of one member, as AWS words them (messages are built only when
+    something is wrong: this runs on every call)."""
+    kind = member.type_name
+    violated: list[str] = []  # "have length less than or equal to 4096", ...
+    if kind in ("blob", "string", "list", "map") and isinstance(value, (bytes, str, list, dict)):
         size = len(value)
-        if "max" in metadata and size > metadata["max"]:
-            found.append(f"{constraint} have length less than or equal to {metadata['max']}")
+        if member.maximum is not None and size > member.maximum:
+            violated.append(f"have length less than or equal to {member.maximum}")
         # botocore's client-side validator checks no blob lengths, so KMS sees short blobs itself.
-        if (check_min or member.type_name == "blob") and "min" in metadata and size < metadata["min"]:
-            found.append(f"{constraint} have length greater than or equal to {metadata['min']}")
-    if member.type_name == "integer" and isinstance(value, int):
-        if "max" in metadata and value > metadata["max"]:
-            found.append(f"{constraint} have value less than or equal to {metadata['max']}")
-        if check_min and "min" in metadata and value < metadata["min"]:
-            found.append(f"{constraint} have value greater than or equal to {metadata['min']}")
-    enum = getattr(member, "enum", None)
-    if enum and isinstance(value, str) and value not in enum:
-        found.append(f"{constraint} satisfy enum value set: [{', '.join(enum)}]")
-    if member.type_name == "list" and isinstance(value, list):
-        item_enum = getattr(member.member, "enum", None)
-        for item in value:
-            if item_enum and isinstance(item, str) and item not in item_enum:
-                allowed = ", ".join(item_enum)
-                found.append(
-                    f"{constraint} satisfy constraint: [Member must satisfy enum value set: [{allowed}]]"
-                )
-                break
-    return found
+        if (check_min or kind == "blob") and member.minimum is not None and size < member.minimum:
+            violated.append(f"have length greater than or equal to {member.minimum}")
+    elif kind == "integer" and isinstance(value, int):
+        if member.maximum is not None and value > member.maximum:
+            violated.append(f"have value less than or equal to {member.maximum}")
+        if check_min and member.minimum is not None and value < member.minimum:
+            violated.append(f"have value greater than or equal to {member.minimum}")
+    if member.enum is not None and isinstance(value, str) and value not in member.enum:
+        violated.append(f"satisfy enum value set: [{', '.join(member.shape.enum)}]")
+    if member.item_enum is not None and isinstance(value, list):
+        if any(isinstance(item, str) and item not in member.item_enum for item in value):
+            allowed = ", ".join(member.shape.member.enum)
+            violated.append(f"satisfy constraint: [Member must satisfy enum value set: [{allowed}]]")
+    if not violated:
+        return []
+    hidden = kind == "blob" or member.shape.metadata.get("sensitive", False)
+    where = f"Value at '{_member_name(name)}'" if hidden else f"Value '{value}' at '{_member_name(name)}'"
+    return [f"{where} failed to satisfy constraint: Member must {rule}" for rule in violated]
 
 
 def range_problem(name: str, value: int, low: int, high: int) -> KmsFailure | None:

@@ -40,7 +40,7 @@ _POLICY_WRAPPERS = ("KeyPolicy", "PolicyDocument", "PolicyVersion")
 @dataclass(frozen=True)
 class Input:
     path: str  # as given, or joined to the directory that was given
-    kind: str  # "terraform" | "tfvars" | "cloudformation" | "plan" | "policy"
+    kind: str  # "terraform" | "tfvars" | "cloudformation" | "plan" | "policy" | "snapshot"
 
 
 def discover(paths: Sequence[str]) -> tuple[list[Input], list[InputError]]:
@@ -75,6 +75,8 @@ def discover(paths: Sequence[str]) -> tuple[list[Input], list[InputError]]:
 def inspect(path: str) -> Input | InputError | None:
     """Read the head of one file and classify it. Only files whose names say they are text of a
     kind kmsguard reads are opened, and only for those is a failure an error."""
+    if path.lower().endswith(".json.gz"):
+        return _inspect_gzip(path)
     if not _has_text_ending(path):
         return None
     if not os.path.exists(path):
@@ -102,6 +104,10 @@ def classify(path: str, head: bytes) -> str | None:
         return "tfvars"
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     if name.endswith(".json"):
+        from kmsguard.load.snapshot import is_snapshot_head
+
+        if is_snapshot_head(head):
+            return "snapshot"
         return _classify_json(text, complete=len(head) < HEAD_BYTES)
     if name.endswith(".tpl"):
         # A Terraform template (templatefile) holding a JSON policy: read with its ${...}
@@ -113,6 +119,19 @@ def classify(path: str, head: bytes) -> str | None:
             return "cloudformation" if _is_json_template(text) else None
         return "cloudformation" if _is_yaml_template(text) else None
     return None
+
+
+def _inspect_gzip(path: str) -> Input | InputError | None:
+    """A gzip-compressed audit snapshot (``kmsguard audit --save snap.json.gz``); other gzip
+    files are not ours."""
+    from kmsguard.load.snapshot import is_gzip_snapshot
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError as err:
+        return InputError(path, 0, f"cannot read: {err.strerror or err}")
+    return Input(path, "snapshot") if is_gzip_snapshot(path, head) else None
 
 
 def walk(root: str) -> Iterator[str | InputError]:

@@ -435,3 +435,6 @@ NAMED_TESTS.update(VALIDITY_TESTS)
 from kmsguard.rules_engine.exposure_tests import EXPOSURE_TESTS  # noqa: E402
 
 NAMED_TESTS.update(EXPOSURE_TESTS)
+from kmsguard.rules_engine.integration_tests import INTEGRATION_TESTS  # noqa: E402
+
+NAMED_TESTS.update(INTEGRATION_TESTS)

@@ -1,0 +1,1 @@
+"""Live account audit: read-only collection (client, collect) and snapshots."""

@@ -1,0 +1,465 @@
+"""Collect what kmsguard needs from one AWS account, read-only, as plain JSON.
+
+The result is one *account record* of the snapshot format (docs/audit.md, schema in
+kmsguard/data/snapshot.schema.json). Every call goes through ``AuditSession`` (the read-only
+allow-list). A call that fails does not stop the audit: it becomes a *gap* (service, operation,
+region, resource, error) and the value it would have given is recorded as ``null`` -- unknown,
+never assumed absent or empty. Nothing secret is collected: no key material (GetPublicKey is
+reduced to its metadata), no plaintext, no secret values (ListSecrets returns metadata only).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kmsguard.audit.client import AuditSession, call, call_error, pages
+
+T = TypeVar("T")
+
+# Services whose endpoints are global: called once per account, from this Region.
+GLOBAL_REGION = "us-east-1"
+
+# Errors that are an answer, not a gap: the key type has no rotation status / public key, the
+# account is in no organisation, the bucket has no default encryption configuration.
+NOT_APPLICABLE_CODES = frozenset(
+    {
+        "UnsupportedOperationException",
+        "AWSOrganizationsNotInUseException",
+        "ServerSideEncryptionConfigurationNotFoundError",
+    }
+)
+
+# GetPublicKey fields kept: what the key can do, never the key itself.
+PUBLIC_KEY_METADATA = (
+    "KeySpec",
+    "KeyUsage",
+    "EncryptionAlgorithms",
+    "SigningAlgorithms",
+    "KeyAgreementAlgorithms",
+)
+
+
+class AuditError(Exception):
+    """The audit cannot start (no credentials, no way to list Regions): one line for the user."""
+
+
+class _NotApplicable(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def plain_json(value: Any) -> Any:
+    """boto3 response values as JSON: datetimes as ISO 8601 text, bytes as base64, metadata dropped."""
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+@dataclass
+class Collector:
+    """Runs calls for one account, recording each failure as a gap."""
+
+    session: AuditSession
+    account: str = ""
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    progress: Callable[[str], None] | None = None
+
+    def attempt(
+        self, service: str, operation: str, region: str | None, resource: str, read: Callable[[], T]
+    ) -> T | None:
+        """``read()``, or None after recording why it failed. ``_NotApplicable`` passes through."""
+        try:
+            return read()
+        except Exception as err:  # an AWS error, a connection failure: the audit goes on
+            from kmsguard.audit.client import ReadOnlyViolation
+
+            if isinstance(err, ReadOnlyViolation):
+                raise
+            error = call_error(err)
+            if error is not None and error.code in NOT_APPLICABLE_CODES:
+                raise _NotApplicable(error.code) from err
+            self.gaps.append(
+                {
+                    "service": service,
+                    "operation": operation,
+                    "region": region,
+                    "resource": resource,
+                    "error_code": error.code if error else type(err).__name__,
+                    "message": (error.message if error else str(err))[:500],
+                    "access_denied": bool(error and error.is_access_denied),
+                }
+            )
+            return None
+
+    def attempt_or_na(
+        self, service: str, operation: str, region: str | None, resource: str, read: Callable[[], T]
+    ) -> tuple[T | None, str | None]:
+        """Like ``attempt``, also telling "not applicable to this resource" (its error code)."""
+        try:
+            return self.attempt(service, operation, region, resource, read), None
+        except _NotApplicable as na:
+            return None, na.code
+
+
+def _all_pages(client: Any, operation: str, list_key: str, **params: Any) -> Callable[[], list[Any]]:
+    def read() -> list[Any]:
+        items: list[Any] = []
+        for page in pages(client, operation, **params):
+            items.extend(page.get(list_key) or [])
+        return items
+
+    return read
+
+
+def collect_account(
+    session: AuditSession,
+    regions: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """One account record: identity, organisation policies, IAM, and per Region keys, aliases and
+    the resources that use keys."""
+    sts = session.client("sts", GLOBAL_REGION)
+    try:
+        caller = call(sts, "GetCallerIdentity")
+    except Exception as err:
+        error = call_error(err)
+        detail = f"{error.code}: {error.message}" if error else str(err)
+        raise AuditError(f"cannot identify the caller: {detail}") from err
+    account = str(caller["Account"])
+    caller_arn = str(caller["Arn"])
+    collector = Collector(session, account, progress=progress)
+    region_names = list(regions) if regions else enabled_regions(collector)
+    record: dict[str, Any] = {
+        "account": account,
+        "partition": caller_arn.split(":")[1] if caller_arn.count(":") >= 5 else "aws",
+        "caller": caller_arn,
+        "organization": collect_organization(collector),
+        "iam": collect_iam(collector),
+        "global_consumers": collect_s3(collector),
+        "regions": [collect_region(collector, name) for name in region_names],
+    }
+    record["gaps"] = collector.gaps
+    return record
+
+
+def enabled_regions(collector: Collector) -> list[str]:
+    """The account's enabled Regions: ec2:DescribeRegions, else account:ListRegions."""
+    ec2 = collector.session.client("ec2", GLOBAL_REGION)
+    found = collector.attempt(
+        "ec2",
+        "DescribeRegions",
+        GLOBAL_REGION,
+        collector.account,
+        lambda: [r["RegionName"] for r in call(ec2, "DescribeRegions").get("Regions", [])],
+    )
+    if found:
+        return sorted(found)
+    account = collector.session.client("account", GLOBAL_REGION)
+    listed = collector.attempt(
+        "account",
+        "ListRegions",
+        GLOBAL_REGION,
+        collector.account,
+        _all_pages(
+            account, "ListRegions", "Regions", RegionOptStatusContains=["ENABLED", "ENABLED_BY_DEFAULT"]
+        ),
+    )
+    if listed:
+        return sorted(r["RegionName"] for r in listed)
+    raise AuditError("cannot list the account's enabled Regions; name them with --regions")
+
+
+def collect_organization(collector: Collector) -> dict[str, Any]:
+    """SCPs and RCPs when readable. ``status``: "ok", "none" (no organisation: none apply) or
+    "unknown" (could not read: they may apply)."""
+    org = collector.session.client("organizations", GLOBAL_REGION)
+    described, na = collector.attempt_or_na(
+        "organizations",
+        "DescribeOrganization",
+        None,
+        collector.account,
+        lambda: call(org, "DescribeOrganization"),
+    )
+    if na is not None:
+        return {"status": "none", "id": None, "scps": [], "rcps": []}
+    if described is None:
+        return {"status": "unknown", "id": None, "scps": None, "rcps": None}
+    result: dict[str, Any] = {"status": "ok", "id": described["Organization"].get("Id")}
+    for name, policy_type in (("scps", "SERVICE_CONTROL_POLICY"), ("rcps", "RESOURCE_CONTROL_POLICY")):
+        listed = collector.attempt(
+            "organizations",
+            "ListPolicies",
+            None,
+            collector.account,
+            _all_pages(org, "ListPolicies", "Policies", Filter=policy_type),
+        )
+        if listed is None:
+            result["status"] = "unknown"
+            result[name] = None
+            continue
+        documents: list[dict[str, Any]] = []
+        for summary in listed:
+            detail = collector.attempt(
+                "organizations",
+                "DescribePolicy",
+                None,
+                str(summary.get("Arn")),
+                lambda s=summary: call(org, "DescribePolicy", PolicyId=s["Id"]),
+            )
+            content = detail["Policy"].get("Content") if detail else None
+            documents.append(
+                {
+                    "id": summary.get("Id"),
+                    "name": summary.get("Name"),
+                    "arn": summary.get("Arn"),
+                    "document": content,
+                }
+            )
+        result[name] = documents
+    return result
+
+
+def collect_iam(collector: Collector) -> dict[str, Any]:
+    """Users, groups, roles and policies in one paginated call (IAM API Reference,
+    "GetAccountAuthorizationDetails"). Policy documents arrive decoded (botocore decodes them)."""
+    iam = collector.session.client("iam", GLOBAL_REGION)
+
+    def read() -> dict[str, list[Any]]:
+        merged: dict[str, list[Any]] = {
+            "UserDetailList": [],
+            "GroupDetailList": [],
+            "RoleDetailList": [],
+            "Policies": [],
+        }
+        for page in pages(iam, "GetAccountAuthorizationDetails"):
+            for list_key in merged:
+                merged[list_key].extend(page.get(list_key) or [])
+        return merged
+
+    details = collector.attempt("iam", "GetAccountAuthorizationDetails", None, collector.account, read)
+    if details is None:
+        return {"status": "unknown", "users": None, "groups": None, "roles": None, "policies": None}
+    return {
+        "status": "ok",
+        "users": plain_json(details["UserDetailList"]),
+        "groups": plain_json(details["GroupDetailList"]),
+        "roles": plain_json(details["RoleDetailList"]),
+        "policies": plain_json(details["Policies"]),
+    }
+
+
+def collect_region(collector: Collector, region: str) -> dict[str, Any]:
+    if collector.progress:
+        collector.progress(f"{collector.account} {region}")
+    kms = collector.session.client("kms", region)
+    key_list = collector.attempt(
+        "kms", "ListKeys", region, collector.account, _all_pages(kms, "ListKeys", "Keys")
+    )
+    aliases = collector.attempt(
+        "kms", "ListAliases", region, collector.account, _all_pages(kms, "ListAliases", "Aliases")
+    )
+    return {
+        "region": region,
+        "keys": None
+        if key_list is None
+        else [collect_key(collector, kms, region, k["KeyArn"]) for k in key_list],
+        "aliases": None if aliases is None else plain_json(aliases),
+        "consumers": list(collect_regional_consumers(collector, region)),
+    }
+
+
+def collect_key(collector: Collector, kms: Any, region: str, key_arn: str) -> dict[str, Any]:
+    def attempt(operation: str, read: Callable[[], T]) -> T | None:
+        return collector.attempt("kms", operation, region, key_arn, read)
+
+    described = attempt("DescribeKey", lambda: call(kms, "DescribeKey", KeyId=key_arn)["KeyMetadata"])
+    metadata = plain_json(described) if described is not None else None
+    policy = attempt(
+        "GetKeyPolicy", lambda: call(kms, "GetKeyPolicy", KeyId=key_arn, PolicyName="default")["Policy"]
+    )
+    rotation, rotation_na = collector.attempt_or_na(
+        "kms",
+        "GetKeyRotationStatus",
+        region,
+        key_arn,
+        lambda: call(kms, "GetKeyRotationStatus", KeyId=key_arn),
+    )
+    rotations, _ = collector.attempt_or_na(
+        "kms",
+        "ListKeyRotations",
+        region,
+        key_arn,
+        _all_pages(kms, "ListKeyRotations", "Rotations", KeyId=key_arn),
+    )
+    grants = attempt("ListGrants", _all_pages(kms, "ListGrants", "Grants", KeyId=key_arn))
+    tags = attempt("ListResourceTags", _all_pages(kms, "ListResourceTags", "Tags", KeyId=key_arn))
+    public_key = None
+    if isinstance(described, dict) and described.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+        if not str(described.get("KeySpec", "")).startswith("HMAC_"):
+            answer, _ = collector.attempt_or_na(
+                "kms", "GetPublicKey", region, key_arn, lambda: call(kms, "GetPublicKey", KeyId=key_arn)
+            )
+            if answer is not None:
+                public_key = {
+                    name: plain_json(answer[name]) for name in PUBLIC_KEY_METADATA if name in answer
+                }
+    rotation_record: dict[str, Any] | None
+    if rotation is not None:
+        rotation_record = {
+            "enabled": bool(rotation.get("KeyRotationEnabled")),
+            "period_days": rotation.get("RotationPeriodInDays"),
+            "next_rotation": plain_json(rotation.get("NextRotationDate")),
+        }
+    elif rotation_na is not None:
+        rotation_record = {"enabled": False, "period_days": None, "not_supported": True}
+    else:
+        rotation_record = None
+    return {
+        "arn": key_arn,
+        "metadata": metadata,
+        "policy": policy,
+        "rotation": rotation_record,
+        "rotations": None if rotations is None else plain_json(rotations),
+        "grants": None if grants is None else plain_json(grants),
+        "tags": None if tags is None else plain_json(tags),
+        "public_key": public_key,
+    }
+
+
+def collect_s3(collector: Collector) -> list[dict[str, Any]]:
+    """Default encryption of every bucket (S3 is listed once per account)."""
+    s3 = collector.session.client("s3", GLOBAL_REGION)
+    buckets = collector.attempt(
+        "s3", "ListBuckets", None, collector.account, lambda: call(s3, "ListBuckets").get("Buckets", [])
+    )
+    found: list[dict[str, Any]] = []
+    for bucket in buckets or []:
+        name = str(bucket["Name"])
+        arn = f"arn:aws:s3:::{name}"
+        config, na = collector.attempt_or_na(
+            "s3", "GetBucketEncryption", None, arn, lambda n=name: call(s3, "GetBucketEncryption", Bucket=n)
+        )
+        rules = (config or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+        if config is None and na is None:
+            found.append(
+                _consumer("s3", "AWS::S3::Bucket", arn, None, None, {"bucket": name, "unreadable": True})
+            )
+            continue
+        if not rules:
+            # Since January 2023 every bucket encrypts new objects with SSE-S3 by default
+            # (Amazon S3 User Guide, "Setting default server-side encryption behavior").
+            found.append(
+                _consumer(
+                    "s3", "AWS::S3::Bucket", arn, None, True, {"bucket": name, "sse_algorithm": "AES256"}
+                )
+            )
+        for rule in rules:
+            default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+            algorithm = default.get("SSEAlgorithm")
+            key = default.get("KMSMasterKeyID") if str(algorithm).startswith("aws:kms") else None
+            details = {
+                "bucket": name,
+                "sse_algorithm": algorithm,
+                "bucket_key_enabled": rule.get("BucketKeyEnabled", False),
+            }
+            found.append(_consumer("s3", "AWS::S3::Bucket", arn, key, True, details))
+    return found
+
+
+def collect_regional_consumers(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    sqs = collector.session.client("sqs", region)
+    urls = collector.attempt(
+        "sqs", "ListQueues", region, collector.account, _all_pages(sqs, "ListQueues", "QueueUrls")
+    )
+    for url in urls or []:
+        attrs = collector.attempt(
+            "sqs",
+            "GetQueueAttributes",
+            region,
+            url,
+            lambda u=url: call(sqs, "GetQueueAttributes", QueueUrl=u, AttributeNames=["All"]).get(
+                "Attributes", {}
+            ),
+        )
+        if attrs is None:
+            yield _consumer("sqs", "AWS::SQS::Queue", url, None, None, {"unreadable": True})
+            continue
+        key = attrs.get("KmsMasterKeyId")
+        managed = attrs.get("SqsManagedSseEnabled")
+        encrypted = True if key else (managed == "true" if managed is not None else None)
+        yield _consumer("sqs", "AWS::SQS::Queue", attrs.get("QueueArn", url), key, encrypted, {"url": url})
+
+    sns = collector.session.client("sns", region)
+    topics = collector.attempt(
+        "sns", "ListTopics", region, collector.account, _all_pages(sns, "ListTopics", "Topics")
+    )
+    for topic in topics or []:
+        arn = topic["TopicArn"]
+        attrs = collector.attempt(
+            "sns",
+            "GetTopicAttributes",
+            region,
+            arn,
+            lambda a=arn: call(sns, "GetTopicAttributes", TopicArn=a),
+        )
+        if attrs is None:
+            yield _consumer("sns", "AWS::SNS::Topic", arn, None, None, {"unreadable": True})
+            continue
+        key = attrs.get("Attributes", {}).get("KmsMasterKeyId")
+        yield _consumer("sns", "AWS::SNS::Topic", arn, key, bool(key), {})
+
+    logs = collector.session.client("logs", region)
+    groups = collector.attempt(
+        "logs",
+        "DescribeLogGroups",
+        region,
+        collector.account,
+        _all_pages(logs, "DescribeLogGroups", "logGroups"),
+    )
+    for group in groups or []:
+        # CloudWatch Logs always encrypts; without kmsKeyId it uses a service key.
+        arn = str(group.get("arn", group.get("logGroupName")))
+        yield _consumer("logs", "AWS::Logs::LogGroup", arn, group.get("kmsKeyId"), True, {})
+
+    secrets = collector.session.client("secretsmanager", region)
+    listed = collector.attempt(
+        "secretsmanager",
+        "ListSecrets",
+        region,
+        collector.account,
+        _all_pages(secrets, "ListSecrets", "SecretList"),
+    )
+    for secret in listed or []:
+        # Secrets Manager always encrypts; without KmsKeyId it uses alias/aws/secretsmanager.
+        yield _consumer(
+            "secretsmanager", "AWS::SecretsManager::Secret", secret["ARN"], secret.get("KmsKeyId"), True, {}
+        )
+
+
+def _consumer(
+    service: str,
+    resource_type: str,
+    arn: str,
+    key: str | None,
+    encrypted: bool | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "service": service,
+        "resource_type": resource_type,
+        "arn": arn,
+        "key": key,
+        "encrypted": encrypted,
+        "details": plain_json(details),
+    }

@@ -1,0 +1,420 @@
+"""Load an audit snapshot (``kmsguard audit --save snap.json.gz``) into the same ``Inventory`` the
+IaC loaders fill, so every rule runs offline on what was collected from live accounts.
+
+The format is documented in docs/audit.md and described by kmsguard/data/snapshot.schema.json.
+Live data has no lines: every element's span is the snapshot file (line 0) and the element's
+address is its ARN, which names the account and Region. What the audit could not read (a *gap*)
+becomes a KMS105 diagnostic naming the call, the resource and the error -- an incomplete answer is
+reported as such, never as a clean bill -- and the value it would have given is ``Unknown``.
+
+Standard library only: ``kmsguard check`` on a snapshot imports neither boto3 nor jsonschema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from kmsguard.findings import Diagnostic, InputError
+from kmsguard.load.base import RULE_NOT_ANALYSED, LoadContext, LoadResult
+from kmsguard.load.policy_builder import build_policy
+from kmsguard.model import Inventory, OrgContext
+from kmsguard.model.policy import Policy, PolicyKind
+from kmsguard.model.resources import (
+    Alias,
+    Grant,
+    GrantConstraints,
+    Identity,
+    IdentityKind,
+    Key,
+    KeyConsumer,
+    ManagedPolicy,
+    NamedPolicy,
+    Source,
+    StandalonePolicy,
+)
+from kmsguard.model.span import Span
+from kmsguard.model.values import Unknown
+
+SNAPSHOT_FORMAT = "kmsguard-snapshot"
+SNAPSHOT_VERSION = 1
+GZIP_MAGIC = b"\x1f\x8b"
+# The writer puts "format" first; a reader needs only the head of the file to recognise it.
+_MARKER = re.compile(rb'^\s*\{\s*"format"\s*:\s*"' + SNAPSHOT_FORMAT.encode() + rb'"')
+# Decompressed snapshots larger than this are refused (a gzip bomb, or not a snapshot).
+MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024 * 1024
+
+# What each unreadable call leaves unknown, for the KMS105 message.
+_GAP_CONSEQUENCE = {
+    "GetAccountAuthorizationDetails": "the account's IAM users, groups, roles and their policies are "
+    "unknown, so who may use its keys is incomplete",
+    "DescribeOrganization": "the organisation's SCPs and RCPs are unknown (they may restrict or allow less)",
+    "ListPolicies": "the organisation's SCPs or RCPs are unknown (they may restrict or allow less)",
+    "ListKeys": "the keys of this Region are unknown",
+    "ListAliases": "the aliases of this Region are unknown",
+}
+
+
+def is_snapshot_head(head: bytes) -> bool:
+    """Whether the first bytes of a (decompressed) file are a snapshot's."""
+    return bool(_MARKER.match(head.lstrip(b"\xef\xbb\xbf")))
+
+
+def is_gzip_snapshot(path: str, head: bytes) -> bool:
+    """Whether a gzip file decompresses to a snapshot (only its first KB is decompressed)."""
+    if not head.startswith(GZIP_MAGIC):
+        return False
+    import zlib
+
+    try:
+        # wbits 31: a gzip header; decompressobj stops after max_length bytes of output.
+        start = zlib.decompressobj(31).decompress(head, 1024)
+    except zlib.error:
+        return False
+    return is_snapshot_head(start)
+
+
+def read_snapshot_file(path: str) -> dict[str, Any] | InputError:
+    """The snapshot document of a ``.json`` or ``.json.gz`` file, or why it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SNAPSHOT_BYTES + 1)
+    except OSError as err:
+        return InputError(path, 0, f"cannot read: {err.strerror or err}")
+    if data.startswith(GZIP_MAGIC):
+        import gzip
+        import zlib
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            return InputError(path, 0, f"not a readable gzip file: {err}")
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        return InputError(path, 0, "snapshot is over the 2 GB limit")
+    try:
+        return parse_snapshot(data.decode("utf-8"), path)
+    except UnicodeDecodeError as err:
+        return InputError(path, 0, f"snapshot is not UTF-8 text: {err.reason}")
+
+
+def parse_snapshot(text: str, path: str) -> dict[str, Any] | InputError:
+    try:
+        document = json.loads(text)
+    except ValueError as err:
+        line = getattr(err, "lineno", 0)
+        return InputError(path, line, f"snapshot is not valid JSON: {getattr(err, 'msg', err)}")
+    if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
+        return InputError(path, 0, f'not a kmsguard snapshot (no "format": "{SNAPSHOT_FORMAT}")')
+    version = document.get("version")
+    if not isinstance(version, int) or version > SNAPSHOT_VERSION or version < 1:
+        return InputError(
+            path,
+            0,
+            f"unsupported snapshot version {version!r} (this kmsguard reads up to {SNAPSHOT_VERSION})",
+        )
+    if not isinstance(document.get("accounts"), list):
+        return InputError(path, 0, 'malformed snapshot: "accounts" must be a list')
+    return document
+
+
+def load_snapshot_file(path: str, ctx: LoadContext) -> LoadResult:
+    document = read_snapshot_file(path)
+    if isinstance(document, InputError):
+        return LoadResult(errors=[document])
+    return load_snapshot(document, path, ctx)
+
+
+def load_snapshot_text(path: str, text: str, ctx: LoadContext) -> LoadResult:
+    """A snapshot already read as text (an uncompressed ``.json`` snapshot)."""
+    document = parse_snapshot(text, path)
+    if isinstance(document, InputError):
+        return LoadResult(errors=[document])
+    return load_snapshot(document, path, ctx)
+
+
+def load_snapshot(document: dict[str, Any], path: str, ctx: LoadContext) -> LoadResult:
+    """The inventory of a parsed snapshot. A malformed account record is an ``InputError``; the
+    other accounts still load."""
+    result = LoadResult()
+    parts: list[Inventory] = []
+    accounts = [a for a in document.get("accounts", [])]
+    for index, record in enumerate(accounts):
+        mapper = _AccountMapper(record if isinstance(record, dict) else {}, Span(path), ctx)
+        try:
+            parts.append(mapper.inventory())
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            result.errors.append(InputError(path, 0, f"malformed snapshot: account #{index + 1}: {err!r}"))
+            continue
+        result.diagnostics.extend(mapper.diagnostics)
+    ids = {str(a.get("account")) for a in accounts if isinstance(a, dict)}
+    only = next(iter(ids)) if len(ids) == 1 else None
+    org = OrgContext(
+        account=ctx.account or only,
+        region=ctx.region,
+        partition=ctx.partition,
+        org_id=ctx.org_id,
+        trusted_accounts=ctx.trusted_accounts,
+    )
+    result.inventory = Inventory.merge(parts, org=org)
+    return result
+
+
+class _AccountMapper:
+    """Turns one account record into inventory elements and diagnostics."""
+
+    def __init__(self, record: dict[str, Any], span: Span, ctx: LoadContext) -> None:
+        self.record = record
+        self.span = span
+        self.account = str(record["account"])
+        self.partition = str(record.get("partition") or ctx.partition)
+        self.diagnostics: list[Diagnostic] = []
+
+    def inventory(self) -> Inventory:
+        keys: list[Key] = []
+        aliases: list[Alias] = []
+        grants: list[Grant] = []
+        consumers = [self.consumer(c) for c in self.record.get("global_consumers") or []]
+        for region in self.record.get("regions") or []:
+            region_name = str(region["region"])
+            key_records = region.get("keys") or []
+            alias_records = region.get("aliases") or []
+            arn_of_id = {
+                (k.get("metadata") or {}).get("KeyId", k["arn"].rsplit("/", 1)[-1]): k["arn"]
+                for k in key_records
+            }
+            names_of_key: dict[str, list[str]] = {}
+            for raw in alias_records:
+                target = arn_of_id.get(raw.get("TargetKeyId", ""), raw.get("TargetKeyId"))
+                if target:
+                    names_of_key.setdefault(target, []).append(str(raw["AliasName"]))
+                aliases.append(
+                    Alias(
+                        str(raw.get("AliasArn") or raw["AliasName"]),
+                        str(raw["AliasName"]),
+                        target,
+                        Source.ACCOUNT,
+                        self.span,
+                    )
+                )
+            for raw in key_records:
+                keys.append(self.key(raw, region_name, tuple(names_of_key.get(raw["arn"], ()))))
+                grants.extend(self.grant(raw["arn"], g) for g in raw.get("grants") or [])
+            consumers.extend(self.consumer(c) for c in region.get("consumers") or [])
+        identities, managed = self.iam()
+        self.gaps()
+        return Inventory(
+            keys=tuple(keys),
+            aliases=tuple(aliases),
+            grants=tuple(grants),
+            identities=tuple(identities),
+            managed_policies=tuple(managed),
+            consumers=tuple(consumers),
+            policies=tuple(self.organization_policies()),
+        )
+
+    # -- policies ------------------------------------------------------------------------------
+
+    def policy(self, document: Any, kind: PolicyKind, resource: str) -> Policy | Unknown:
+        """Every document goes through build_policy (grammar checks, one normalisation)."""
+        if isinstance(document, str):
+            try:
+                document = json.loads(document)
+            except ValueError:
+                try:
+                    document = json.loads(unquote(document))  # IAM returns URL-encoded documents
+                except ValueError:
+                    pass  # build_policy reports the JSON error (KMS104)
+        built, diagnostics = build_policy(
+            document, kind, resource=resource, span=self.span, partition=self.partition
+        )
+        self.diagnostics.extend(diagnostics)
+        return built
+
+    # -- KMS -----------------------------------------------------------------------------------
+
+    def key(self, raw: dict[str, Any], region: str, alias_names: tuple[str, ...]) -> Key:
+        arn = str(raw["arn"])
+        meta = raw.get("metadata")
+        unknown_meta = meta is None
+        meta = meta or {}
+
+        def attr(name: str, default: Any) -> Any:
+            if unknown_meta:
+                return Unknown(f"{arn}.{name}", self.span, "DescribeKey could not be read")
+            return meta.get(name, default)
+
+        policy_text = raw.get("policy")
+        policy: Policy | Unknown = (
+            Unknown(f"key policy of {arn}", self.span, "GetKeyPolicy could not be read")
+            if policy_text is None
+            else self.policy(policy_text, PolicyKind.KEY, arn)
+        )
+        rotation = raw.get("rotation")
+        rotation_enabled: Any = (
+            Unknown(f"rotation of {arn}", self.span, "GetKeyRotationStatus could not be read")
+            if rotation is None
+            else bool(rotation.get("enabled"))
+        )
+        multi = meta.get("MultiRegionConfiguration") or {}
+        is_replica = multi.get("MultiRegionKeyType") == "REPLICA"
+        tags = raw.get("tags")
+        return Key(
+            address=arn,
+            resource_type="AWS::KMS::Key",
+            source=Source.ACCOUNT,
+            span=self.span,
+            arn=arn,
+            key_id=meta.get("KeyId") or arn.rsplit("/", 1)[-1],
+            description=meta.get("Description"),
+            key_spec=attr("KeySpec", "SYMMETRIC_DEFAULT"),
+            key_usage=attr("KeyUsage", "ENCRYPT_DECRYPT"),
+            origin=attr("Origin", "AWS_KMS"),
+            enabled=attr("Enabled", True),
+            key_state=meta.get("KeyState"),
+            # AWS managed keys (alias/aws/*) have KeyManager AWS and are judged by their own rules.
+            key_manager=str(meta.get("KeyManager") or "CUSTOMER"),
+            rotation_enabled=rotation_enabled,
+            rotation_period_days=(rotation or {}).get("period_days"),
+            deletion_window_days=meta.get("PendingDeletionWindowInDays"),
+            multi_region=attr("MultiRegion", False),
+            primary_key=(multi.get("PrimaryKey") or {}).get("Arn") if is_replica else None,
+            is_replica=is_replica,
+            custom_key_store_id=meta.get("CustomKeyStoreId"),
+            aliases=alias_names,
+            tags={str(t["TagKey"]): t.get("TagValue") for t in tags or []},
+            policy=policy,
+            account=self.account,
+            region=region,
+        )
+
+    def grant(self, key_arn: str, raw: dict[str, Any]) -> Grant:
+        constraints = raw.get("Constraints")
+        return Grant(
+            address=f"{key_arn}/grant/{raw.get('GrantId', '')}",
+            key=key_arn,
+            grantee=raw.get("GranteePrincipal"),
+            operations=tuple(str(op) for op in raw.get("Operations") or []),
+            source=Source.ACCOUNT,
+            span=self.span,
+            constraints=None
+            if not constraints
+            else GrantConstraints(
+                encryption_context_equals=constraints.get("EncryptionContextEquals"),
+                encryption_context_subset=constraints.get("EncryptionContextSubset"),
+            ),
+            retiring_principal=raw.get("RetiringPrincipal"),
+            name=raw.get("Name") or None,
+        )
+
+    # -- IAM -----------------------------------------------------------------------------------
+
+    def iam(self) -> tuple[list[Identity], list[ManagedPolicy]]:
+        iam = self.record.get("iam") or {}
+        if iam.get("status") != "ok":
+            return [], []  # the gap says the identities are unknown
+        group_arns = {str(g["GroupName"]): str(g["Arn"]) for g in iam.get("groups") or []}
+        identities: list[Identity] = []
+        for kind, list_key, name_key, inline_key in (
+            (IdentityKind.USER, "users", "UserName", "UserPolicyList"),
+            (IdentityKind.GROUP, "groups", "GroupName", "GroupPolicyList"),
+            (IdentityKind.ROLE, "roles", "RoleName", "RolePolicyList"),
+        ):
+            for raw in iam.get(list_key) or []:
+                identities.append(self.identity(kind, raw, name_key, inline_key, group_arns))
+        managed: list[ManagedPolicy] = []
+        for raw in iam.get("policies") or []:
+            arn = str(raw["Arn"])
+            default = next((v for v in raw.get("PolicyVersionList") or [] if v.get("IsDefaultVersion")), None)
+            document: Policy | Unknown = (
+                Unknown(f"default version of {arn}", self.span, "not in the snapshot")
+                if default is None
+                else self.policy(default.get("Document"), PolicyKind.IDENTITY, arn)
+            )
+            managed.append(
+                ManagedPolicy(arn, Source.ACCOUNT, document, self.span, raw.get("PolicyName"), arn)
+            )
+        return identities, managed
+
+    def identity(
+        self,
+        kind: IdentityKind,
+        raw: dict[str, Any],
+        name_key: str,
+        inline_key: str,
+        group_arns: dict[str, str],
+    ) -> Identity:
+        arn = str(raw["Arn"])
+        inline = tuple(
+            NamedPolicy(
+                name=p.get("PolicyName"),
+                document=self.policy(p.get("PolicyDocument"), PolicyKind.IDENTITY, arn),
+                address=f"{arn}/policy/{p.get('PolicyName')}",
+                span=self.span,
+            )
+            for p in raw.get(inline_key) or []
+        )
+        trust = raw.get("AssumeRolePolicyDocument")
+        boundary = (raw.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        return Identity(
+            kind=kind,
+            address=arn,
+            source=Source.ACCOUNT,
+            span=self.span,
+            name=raw.get(name_key),
+            arn=arn,
+            path=raw.get("Path"),
+            inline_policies=inline,
+            managed_policies=tuple(str(p["PolicyArn"]) for p in raw.get("AttachedManagedPolicies") or []),
+            permissions_boundary=boundary,
+            trust_policy=self.policy(trust, PolicyKind.TRUST, arn) if trust is not None else None,
+            groups=tuple(group_arns.get(str(g), str(g)) for g in raw.get("GroupList") or []),
+            tags={str(t["Key"]): t.get("Value") for t in raw.get("Tags") or []},
+        )
+
+    # -- Organizations, consumers, gaps ------------------------------------------------------
+
+    def organization_policies(self) -> Iterable[StandalonePolicy]:
+        org = self.record.get("organization") or {}
+        for list_key, kind in (("scps", PolicyKind.SCP), ("rcps", PolicyKind.RCP)):
+            for raw in org.get(list_key) or []:
+                address = str(raw.get("arn") or raw.get("id"))
+                if raw.get("document") is None:
+                    continue  # DescribePolicy failed: its gap says so
+                document = self.policy(raw["document"], kind, address)
+                if isinstance(document, Policy):
+                    yield StandalonePolicy(address, Source.ACCOUNT, document, self.span)
+
+    def consumer(self, raw: dict[str, Any]) -> KeyConsumer:
+        arn = str(raw["arn"])
+        encrypted = raw.get("encrypted")
+        return KeyConsumer(
+            address=arn,
+            resource_type=str(raw.get("resource_type") or raw["service"]),
+            service=str(raw["service"]),
+            source=Source.ACCOUNT,
+            key=raw.get("key"),
+            span=self.span,
+            encrypted=Unknown(f"encryption of {arn}", self.span, "could not be read")
+            if encrypted is None
+            else bool(encrypted),
+            details=dict(raw.get("details") or {}),
+        )
+
+    def gaps(self) -> None:
+        for gap in self.record.get("gaps") or []:
+            operation = str(gap.get("operation"))
+            resource = str(gap.get("resource") or self.account)
+            where = f" in {gap['region']}" if gap.get("region") else ""
+            consequence = _GAP_CONSEQUENCE.get(operation, "the answer for this key is incomplete")
+            message = (
+                f"could not read {gap.get('service')}:{operation}{where} for {resource} "
+                f"({gap.get('error_code')}): {consequence}"
+            )
+            self.diagnostics.append(
+                Diagnostic(
+                    RULE_NOT_ANALYSED, message, self.span, resource, f"gap:{gap.get('service')}:{operation}"
+                )
+            )
