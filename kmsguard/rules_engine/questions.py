@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from kmsguard.model import Policy, Statement, Unknown
+from kmsguard.model import Identity, Inventory, Policy, ResourceRef, Statement, Template, Unknown
 from kmsguard.model.values import THIS_ACCOUNT, THIS_PARTITION, THIS_REGION, refs_of
 from kmsguard.rules_engine.access_tests import admitting_principals, key_account
 from kmsguard.rules_engine.logic import FALSE, TRUE, unresolved
@@ -55,29 +56,76 @@ def _bound_policy(subject: Subject, policy: Policy, account: str) -> tuple[Polic
         key_id = key.key_id if key is not None and isinstance(key.key_id, str) else "example-key"
         key_arn = f"arn:{partition}:kms:{region}:{account}:key/{key_id}"
     context = {THIS_ACCOUNT: account, THIS_PARTITION: partition, THIS_REGION: region}
-    values = _identity_arns(subject, account, partition)
+    values = _identity_arns(subject, policy, account, partition)
     if key is not None:
         values[key.address] = key_arn
     return ArnResolver(values, context).policy(policy), key_arn
 
 
-def _identity_arns(subject: Subject, account: str, partition: str) -> dict[str, str]:
-    """ARNs of the roles and users the configuration creates, by address: they live in the
-    deployment's account (as KMS012 assumes too). Only literal names give an ARN."""
+def _identity_arns(subject: Subject, policy: Policy, account: str, partition: str) -> dict[str, str]:
+    """ARNs of the roles and users the configuration creates that ``policy`` refers to, by address:
+    they live in the deployment's account (as KMS012 assumes too). Only an identity of the policy's
+    own folder counts (a CloudFormation logical id, a Terraform address, is unique only there), and
+    only when one identity has that address there; only literal names give an ARN."""
     from kmsguard.model.resources import IdentityKind, Source
 
+    if subject.inventory is None:
+        return {}
+    index = _identities_by_address(subject.inventory)
+    folder = PurePath(subject.span.path).parent
     arns: dict[str, str] = {}
-    for ident in subject.inventory.identities if subject.inventory is not None else ():
+    for address in _referenced_addresses(policy):
+        here = [i for i in index.get(address, ()) if PurePath(i.span.path).parent == folder]
+        if len(here) != 1:
+            continue
+        ident = here[0]
         if isinstance(ident.arn, str):
-            arns[ident.address] = ident.arn
+            arns[address] = ident.arn
         elif (
             ident.kind in (IdentityKind.ROLE, IdentityKind.USER)
             and ident.source in (Source.TERRAFORM, Source.CLOUDFORMATION)
             and isinstance(ident.name, str)
         ):
             path = ident.path if isinstance(ident.path, str) and ident.path else "/"
-            arns[ident.address] = f"arn:{partition}:iam::{account}:{ident.kind.value}{path}{ident.name}"
+            arns[address] = f"arn:{partition}:iam::{account}:{ident.kind.value}{path}{ident.name}"
     return arns
+
+
+def _referenced_addresses(policy: Policy) -> set[str]:
+    """Addresses of the resources a policy's principals and condition values refer to."""
+    found: set[str] = set()
+
+    def add(value: Any) -> None:
+        if isinstance(value, ResourceRef):
+            found.add(value.address)
+        elif isinstance(value, Template):
+            found.update(s.address for s in value.symbols() if isinstance(s, ResourceRef))
+
+    for stmt in policy.statements:
+        for principals in (stmt.principals, stmt.not_principals):
+            for principal in principals if isinstance(principals, tuple) else ():
+                add(principal.value)
+        for cond in stmt.conditions if isinstance(stmt.conditions, tuple) else ():
+            for value in cond.values if isinstance(cond.values, tuple) else ():
+                add(value)
+    return found
+
+
+# The inventory's identities by address, built once per inventory (a check asks many questions).
+_IDENTITY_INDEX: dict[int, tuple[Inventory, dict[str, list[Identity]]]] = {}
+
+
+def _identities_by_address(inventory: Inventory) -> dict[str, list[Identity]]:
+    entry = _IDENTITY_INDEX.get(id(inventory))
+    if entry is not None and entry[0] is inventory:
+        return entry[1]
+    index: dict[str, list[Identity]] = {}
+    for ident in inventory.identities:
+        index.setdefault(ident.address, []).append(ident)
+    if len(_IDENTITY_INDEX) >= 8:
+        _IDENTITY_INDEX.clear()
+    _IDENTITY_INDEX[id(inventory)] = (inventory, index)  # holding it keeps its id from being reused
+    return index
 
 
 def _through(policy: Policy, stmt: Statement) -> Policy:

@@ -237,3 +237,31 @@ def test_answer_cache_key_ignores_where_a_policy_was_written():
     assert key_of("public", one) == key_of("public", two)
     assert key_of("public", one) != key_of("public", other)
     assert key_of("public", one) != key_of("external", one)
+
+
+def test_identities_bind_only_within_the_policys_folder():
+    # A CloudFormation logical id (a Terraform address) names a resource of its own template
+    # (module) only: "AppRole" of another folder is another role.
+    from kmsguard.load.policy_builder import build_policy
+    from kmsguard.model import Identity, IdentityKind, Inventory, PolicyKind, ResourceRef, Source, Span
+    from kmsguard.rules_engine.predicates import Subject
+    from kmsguard.rules_engine.questions import _identity_arns
+
+    def role(folder: str, name: str) -> Identity:
+        return Identity(
+            IdentityKind.ROLE, "AppRole", Source.CLOUDFORMATION, Span(f"{folder}/t.yaml", 3), name=name
+        )
+
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{**ROOT_STATEMENT, "Principal": {"AWS": ResourceRef("AppRole", "Arn")}}],
+    }
+    policy, _ = build_policy(document, PolicyKind.KEY, resource="Key", span=Span("a/t.yaml", 10))
+    inventory = Inventory(identities=(role("a", "app-a"), role("b", "app-b")))
+    subject = Subject("key_policy", policy, "Key", Span("a/t.yaml", 10), inventory=inventory, policy=policy)
+    assert _identity_arns(subject, policy, "111122223333", "aws") == {
+        "AppRole": "arn:aws:iam::111122223333:role/app-a"
+    }
+    twice = Inventory(identities=(role("a", "app-a"), role("a", "app-b")))
+    ambiguous = Subject("key_policy", policy, "Key", Span("a/t.yaml", 10), inventory=twice, policy=policy)
+    assert _identity_arns(ambiguous, policy, "111122223333", "aws") == {}
