@@ -242,12 +242,18 @@ def retire_right(grant: Grant, caller: Caller, key_account: str) -> tuple[str, P
         if found in (PrincipalMatch.DIRECT, PrincipalMatch.ROLE):
             return "retiring principal", found
     ops, _ = _operation_names(grant)
+    grantee_unknown = False
     if ops is None or "retiregrant" in ops:
         found = grantee_match(grant, caller)
         if found in (PrincipalMatch.DIRECT, PrincipalMatch.ROLE):
             return "grantee", (found if ops is not None else None)
+        # A grantee not known statically may be the caller: not "no right" (unless the account
+        # gives the right anyway, below).
+        grantee_unknown = found is None
     if caller.account == key_account:
         return "account", PrincipalMatch.ACCOUNT
+    if grantee_unknown:
+        return "grantee", None
     return "", PrincipalMatch.NONE
 
 

@@ -228,6 +228,17 @@ def test_grantee_needs_retire_grant_operation() -> None:
     assert with_op[0] == "grantee"
 
 
+def test_grantee_not_known_statically_may_be_the_caller() -> None:
+    # A grant that includes RetireGrant may be retired by its grantee; a grantee from a variable may
+    # be the caller, so the right is unresolved -- not "no right" (found by the prover's
+    # consistency sweep). The key's account keeps its right whatever the grantee is.
+    symbolic = grant(Unknown("var.grantee"), ("Decrypt", "RetireGrant"))
+    assert retire_right(symbolic, parse_caller(B_SESSION), A) == ("grantee", None)
+    assert retire_right(symbolic, parse_caller(ROOT_A), A) == ("account", PrincipalMatch.ACCOUNT)
+    inputs = AuthzInputs(ADMIN_ONLY, grants=(symbolic,))
+    assert decide(inputs, request("kms:RetireGrant", B_SESSION, A)).label == "Unresolved"
+
+
 def test_retire_via_decide() -> None:
     g = grant(B_ROLE, ("Decrypt",), retiring=B_ROLE)
     inputs = AuthzInputs(ADMIN_ONLY, grants=(g,))
