@@ -1106,18 +1106,24 @@ class LocalKMS:
     def sign(self, **params: Any) -> dict[str, Any]:
         return self._run("Sign", params, self._sign)
 
-    def _sign(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _signing_call(self, operation: str, p: dict[str, Any]) -> tuple[Any, str, str]:
+        """Sign and Verify alike: the key, authorized with the signing context keys, in a usable
+        state; and the message type and algorithm asked for."""
         key, alias = self._resolve(p["KeyId"])
         message_type = p.get("MessageType") or "RAW"
         algorithm = p["SigningAlgorithm"]
         self._authorize(
-            "kms:Sign",
+            f"kms:{operation}",
             key,
             {"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type},
             request_alias=alias,
             grant_tokens=p.get("GrantTokens") or (),
         )
-        engine.require_state("Sign", key)
+        engine.require_state(operation, key)
+        return key, message_type, algorithm
+
+    def _sign(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, message_type, algorithm = self._signing_call("Sign", p)
         signature = engine.sign(key, p["Message"], message_type, algorithm)
         self._dry_run(p)
         return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm}
@@ -1126,17 +1132,7 @@ class LocalKMS:
         return self._run("Verify", params, self._verify)
 
     def _verify(self, p: dict[str, Any]) -> dict[str, Any]:
-        key, alias = self._resolve(p["KeyId"])
-        message_type = p.get("MessageType") or "RAW"
-        algorithm = p["SigningAlgorithm"]
-        self._authorize(
-            "kms:Verify",
-            key,
-            {"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type},
-            request_alias=alias,
-            grant_tokens=p.get("GrantTokens") or (),
-        )
-        engine.require_state("Verify", key)
+        key, message_type, algorithm = self._signing_call("Verify", p)
         engine.verify(key, p["Message"], message_type, p["Signature"], algorithm)
         self._dry_run(p)
         return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": algorithm}
