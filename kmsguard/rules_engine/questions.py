@@ -6,9 +6,10 @@ is false), so z3 is imported only when a policy could give the answer "yes": a k
 wildcard or foreign principal never reaches the prover.
 
 Symbolic values are bound before asking: the deployment's account (``AWS::AccountId``), region
-and partition to the key's, and the key's own ARN. When the key's account is not known (no
-``--account``, no ARN), a stand-in account is used; a "yes" whose caller's account is one the
-policy names literally is then unresolved -- that account may be the key's own.
+and partition to the key's, the key's own ARN, and the roles and users of the policy's own folder.
+When the key's account is not known (no ``--account``, no ARN), the question is asked for a stand-in
+account (one the policy does not name) and for each account the policy names -- the key may be in
+any of them; answers that differ make the finding unresolved, naming the accounts it holds for.
 """
 
 from __future__ import annotations
