@@ -222,7 +222,7 @@ def _matches_identity(identity: Identity, caller: Caller) -> bool:
     return isinstance(identity.name, str) and identity.name == name and caller.account is not None
 
 
-def _managed_policy(inventory: Inventory, ref: StrValue) -> Policy | None:
+def managed_policy_of(inventory: Inventory, ref: StrValue) -> Policy | None:
     from kmsguard.model import Policy
     from kmsguard.model.values import ResourceRef
 
@@ -234,7 +234,7 @@ def _managed_policy(inventory: Inventory, ref: StrValue) -> Policy | None:
     return None
 
 
-def _identity_policies(inventory: Inventory, identity: Identity) -> tuple[list[Policy], list[str]]:
+def identity_policies_of(inventory: Inventory, identity: Identity) -> tuple[list[Policy], list[str]]:
     """The identity's inline and managed policies (and its groups'); the second list names the
     policies that could not be read (AWS managed policies, unresolved documents)."""
     from kmsguard.model import Policy
@@ -270,7 +270,7 @@ def _identity_policies(inventory: Inventory, identity: Identity) -> tuple[list[P
                 else:
                     refs.append(attachment.policy)
         for ref in refs:
-            document = _managed_policy(inventory, ref)
+            document = managed_policy_of(inventory, ref)
             if document is None:
                 unread.append(f"managed policy {ref} of {holder.address}")
             else:
@@ -344,12 +344,12 @@ def build_path_request(
     identity_policies: list[Policy] = []
     boundary: Policy | None = None
     if identity is not None:
-        documents, unread = _identity_policies(inventory, identity)
+        documents, unread = identity_policies_of(inventory, identity)
         for what in unread:
             sys.stderr.write(f"kmsguard: note: {what} is not in the inputs and is not considered\n")
         identity_policies = [resolver.policy(p) for p in documents]
         if identity.permissions_boundary is not None:
-            document = _managed_policy(inventory, identity.permissions_boundary)
+            document = managed_policy_of(inventory, identity.permissions_boundary)
             if document is None:
                 raise SimulateError(
                     f"the permissions boundary of {identity.address} ({identity.permissions_boundary}) "

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kmsguard.authz.types import AuthzInputs, ContextValue, Request
+from kmsguard.authz.types import AuthzInputs, ContextValue, Decision, Request
 from kmsguard.crypto import authorize, engine, primitives
 from kmsguard.crypto.authorize import CallerView
 from kmsguard.crypto.engine import KmsFailure
@@ -540,9 +540,9 @@ class LocalKMS:
         resource: str | None = None,
         new_grant: Grant | None = None,
     ) -> None:
-        if not self._store.enforce_policies:
+        if not self._enforcing():
             return
-        if new_grant is None:
+        if new_grant is None and self._remember_answers:
             # The simulator is a pure function of (inputs, request); within one store generation
             # this view's inputs object for the key is the same, so the answer for an identical
             # request is too, and it is remembered.
@@ -575,22 +575,37 @@ class LocalKMS:
             action, key, extra, request_alias=request_alias, grant_tokens=grant_tokens, resource=resource
         )
         inputs = self._inputs(key)
-        from kmsguard.authz.evaluate import decide_create_grant
+        if new_grant is None:
+            decision = authorize.decide(inputs, request)
+        else:
+            from kmsguard.authz.evaluate import decide_create_grant
 
-        decision = decide_create_grant(inputs, request, new_grant)
-        failure = authorize.denial(decision, request)
-        if failure is not None:
-            raise failure
+            decision = decide_create_grant(inputs, request, new_grant)
+        self._settle(key, request, decision)
 
     def _authorize_all(self, requests: Sequence[tuple[AuthzInputs, Request]]) -> None:
         """Operations authorized on several resources: each must allow; the first that does not
         answers."""
-        if not self._store.enforce_policies:
+        if not self._enforcing():
             return
         for inputs, request in requests:
-            failure = authorize.denial(authorize.decide(inputs, request), request)
-            if failure is not None:
-                raise failure
+            key = next((k for k in self._store.keys.values() if k.arn == request.resource), None)
+            self._settle(key, request, authorize.decide(inputs, request))
+
+    # -- what a view that records decisions (kmsguard verify) changes ---------------------------------
+
+    # Whether identical requests within one store generation are answered from memory; a view
+    # that must see every decision turns it off.
+    _remember_answers = True
+
+    def _enforcing(self) -> bool:
+        return self._store.enforce_policies
+
+    def _settle(self, key: KmsKey | None, request: Request, decision: Decision) -> None:
+        """What a call answers once the simulator decided: AWS's error, or nothing."""
+        failure = authorize.denial(decision, request)
+        if failure is not None:
+            raise failure
 
     @staticmethod
     def _dry_run(params: Mapping[str, Any]) -> None:
@@ -1140,17 +1155,23 @@ class LocalKMS:
     def generate_mac(self, **params: Any) -> dict[str, Any]:
         return self._run("GenerateMac", params, self._generate_mac)
 
-    def _generate_mac(self, p: dict[str, Any]) -> dict[str, Any]:
+    def _mac_call(self, operation: str, p: dict[str, Any]) -> tuple[Any, str]:
+        """GenerateMac and VerifyMac alike: the key, authorized with kms:MacAlgorithm, in a usable
+        state; and the algorithm asked for."""
         key, alias = self._resolve(p["KeyId"])
         algorithm = p["MacAlgorithm"]
         self._authorize(
-            "kms:GenerateMac",
+            f"kms:{operation}",
             key,
             {"kms:MacAlgorithm": algorithm},
             request_alias=alias,
             grant_tokens=p.get("GrantTokens") or (),
         )
-        engine.require_state("GenerateMac", key)
+        engine.require_state(operation, key)
+        return key, algorithm
+
+    def _generate_mac(self, p: dict[str, Any]) -> dict[str, Any]:
+        key, algorithm = self._mac_call("GenerateMac", p)
         mac = engine.generate_mac(key, p["Message"], algorithm)
         self._dry_run(p)
         return {"Mac": mac, "MacAlgorithm": algorithm, "KeyId": key.arn}
@@ -1159,16 +1180,7 @@ class LocalKMS:
         return self._run("VerifyMac", params, self._verify_mac)
 
     def _verify_mac(self, p: dict[str, Any]) -> dict[str, Any]:
-        key, alias = self._resolve(p["KeyId"])
-        algorithm = p["MacAlgorithm"]
-        self._authorize(
-            "kms:VerifyMac",
-            key,
-            {"kms:MacAlgorithm": algorithm},
-            request_alias=alias,
-            grant_tokens=p.get("GrantTokens") or (),
-        )
-        engine.require_state("VerifyMac", key)
+        key, algorithm = self._mac_call("VerifyMac", p)
         engine.verify_mac(key, p["Message"], p["Mac"], algorithm)
         self._dry_run(p)
         return {"KeyId": key.arn, "MacValid": True, "MacAlgorithm": algorithm}

@@ -336,12 +336,12 @@ def _iac_policies(
     inventory: Inventory, identity: Identity, resolver: ArnResolver
 ) -> tuple[list[Policy], Policy | None, list[str]]:
     """The identity's policies from the IaC, bound; the boundary; what could not be read."""
-    from kmsguard.simulate_cli import _identity_policies, _managed_policy
+    from kmsguard.simulate_cli import identity_policies_of, managed_policy_of
 
-    documents, unread = _identity_policies(inventory, identity)
+    documents, unread = identity_policies_of(inventory, identity)
     boundary = None
     if identity.permissions_boundary is not None:
-        document = _managed_policy(inventory, identity.permissions_boundary)
+        document = managed_policy_of(inventory, identity.permissions_boundary)
         if document is None:
             unread.append(f"permissions boundary {identity.permissions_boundary}")
         else:

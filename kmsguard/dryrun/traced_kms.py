@@ -21,15 +21,15 @@ it is "unresolved", never a pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kmsguard.authz.types import AuthzInputs, ContextValue, Decision, Outcome, Request
+from kmsguard.authz.types import AuthzInputs, Decision, Outcome, Request
 from kmsguard.crypto import authorize
 from kmsguard.crypto.facade import LocalKMS
 from kmsguard.crypto.keys import KmsKey
-from kmsguard.model import Grant, Policy
+from kmsguard.model import Policy
 from kmsguard.model.values import Unknown
 
 
@@ -96,42 +96,12 @@ class TracedKMS(LocalKMS):
             return replace(inputs, key_policy=None)
         return replace(inputs, key_policy=override)
 
-    def _authorize(
-        self,
-        action: str,
-        key: KmsKey | None,
-        extra: Mapping[str, ContextValue] | None = None,
-        *,
-        request_alias: str | None = None,
-        grant_tokens: Sequence[str] = (),
-        resource: str | None = None,
-        new_grant: Grant | None = None,
-    ) -> None:
-        if not self.recorder.enforcing:
-            return
-        request = self._request(
-            action, key, extra, request_alias=request_alias, grant_tokens=grant_tokens, resource=resource
-        )
-        inputs = self._inputs(key)
-        if new_grant is not None:
-            from kmsguard.authz.evaluate import decide_create_grant
+    # -- the hooks of LocalKMS's authorization, with recording -----------------------------------------
 
-            decision = decide_create_grant(inputs, request, new_grant)
-        else:
-            decision = authorize.decide(inputs, request)
-        self._settle(key, request, decision)
+    _remember_answers = False  # every decision must reach _settle to be recorded
 
-    def _authorize_all(self, requests: Sequence[tuple[AuthzInputs, Request]]) -> None:
-        if not self.recorder.enforcing:
-            return
-        for inputs, request in requests:
-            key = self._key_of_resource(request.resource)
-            self._settle(key, request, authorize.decide(inputs, request))
-
-    # -- helpers -----------------------------------------------------------------------------------
-
-    def _key_of_resource(self, resource: str) -> KmsKey | None:
-        return next((k for k in self._store.keys.values() if k.arn == resource), None)
+    def _enforcing(self) -> bool:
+        return self.recorder.enforcing
 
     def _settle(self, key: KmsKey | None, request: Request, decision: Decision) -> None:
         """Record the decision; raise what the call answers (AWS's error, or unresolved)."""
