@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -147,7 +148,9 @@ def compare(value: Any, operator: str, operand: Any) -> Truth:
         return of((value is not None) == bool(operand))
     if isinstance(value, Unknown):
         return unresolved(value.ref)
-    if isinstance(value, (Template, ResourceRef)):
+    if isinstance(value, Template):
+        return _compare_template(value, operator, operand)
+    if isinstance(value, ResourceRef):
         return unresolved(str(value))
     if operator == "equals":
         return of(value == operand)
@@ -171,6 +174,30 @@ def compare(value: Any, operator: str, operand: Any) -> Truth:
     if operator == "less_than":
         return of(value < operand)
     raise ValueError(f"unknown operator {operator}")
+
+
+def _compare_template(value: Template, operator: str, operand: Any) -> Truth:
+    """A template's literal parts already rule some values out: ``"${var.name} data key"`` is never
+    ``""`` nor null, whatever ``var.name`` turns out to be. Only what the literal parts cannot decide
+    stays unresolved."""
+    if operator in ("equals", "not_equals"):
+        candidates = [operand]
+    elif operator in ("in", "not_in"):
+        candidates = list(_members(operand))
+    else:
+        return unresolved(str(value))
+    possible = [c for c in candidates if _template_may_be(value, c)]
+    if possible:
+        return unresolved(str(value))
+    return of(operator in ("not_equals", "not_in"))
+
+
+def _template_may_be(template: Template, candidate: Any) -> bool:
+    """Whether some values of the template's symbolic parts make it the string ``candidate``."""
+    if not isinstance(candidate, str):
+        return False  # a template is always a string: never null, a number or a list
+    pattern = "".join(re.escape(part) if isinstance(part, str) else ".*" for part in template.parts)
+    return re.fullmatch(pattern, candidate, re.DOTALL) is not None
 
 
 def _members(operand: Any) -> Any:
