@@ -91,13 +91,15 @@ def validate(table: dict[str, Any], where: str) -> dict[str, Any]:
         if expected is list and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if expected is dict:
-            if not isinstance(value, dict) or not all(
-                isinstance(v, (int, str, bool)) for v in value.values()
-            ):
+            if not isinstance(value, dict) or not all(_is_param_value(v) for v in value.values()):
                 raise ConfigError(
-                    f"{where}: option '{raw_name}' must be a table of numbers, strings or booleans"
+                    f"{where}: option '{raw_name}' must be a table of numbers, strings, booleans "
+                    "or lists of strings"
                 )
-            values[name] = {str(k).replace("-", "_"): v for k, v in value.items()}
+            # Lists become tuples: the form packs give list parameters, so rules compare alike.
+            values[name] = {
+                str(k).replace("-", "_"): tuple(v) if isinstance(v, list) else v for k, v in value.items()
+            }
             continue
         if expected is int:
             # bool is an int subclass in Python: `jobs = true` is a mistake, not 1 process.
@@ -113,6 +115,12 @@ def validate(table: dict[str, Any], where: str) -> dict[str, Any]:
         values[name] = value
     check_context(values, where)
     return values
+
+
+def _is_param_value(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(isinstance(item, str) for item in value)
+    return isinstance(value, (int, str, bool))
 
 
 def check_context(values: dict[str, Any], where: str) -> None:

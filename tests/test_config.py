@@ -52,3 +52,31 @@ def test_bad_configuration_is_one_clear_line(tmp_path, body, message):
 def test_explicit_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(str(tmp_path / "nope.toml"))
+
+
+def test_a_list_parameter_is_settable_in_the_configuration(tmp_path):
+    (tmp_path / ".kmsguard.toml").write_text('[params]\nrequire_customer_managed_key_for = ["sqs", "s3"]\n')
+    params = load_config(start=tmp_path).get("params")
+    assert params == {"require_customer_managed_key_for": ("sqs", "s3")}
+
+
+def test_a_list_parameter_of_non_strings_is_one_clear_line(tmp_path):
+    (tmp_path / ".kmsguard.toml").write_text("[params]\nrequire_customer_managed_key_for = [1, 2]\n")
+    with pytest.raises(ConfigError, match="lists of strings") as info:
+        load_config(start=tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_list_parameter_from_the_configuration_reaches_the_rule(tmp_path, monkeypatch, capsys):
+    from kmsguard.cli import main
+
+    (tmp_path / "main.tf").write_text(
+        'resource "aws_sqs_queue" "q" {\n  name = "q"\n  kms_master_key_id = "alias/aws/sqs"\n}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KMSGUARD_NO_CACHE", "1")
+    main(["check", "main.tf"])
+    assert "KMS030" not in capsys.readouterr().out  # kms-core requires a CMK for cloudtrail only
+    (tmp_path / ".kmsguard.toml").write_text('[params]\nrequire_customer_managed_key_for = ["sqs"]\n')
+    main(["check", "main.tf"])
+    assert "KMS030" in capsys.readouterr().out
