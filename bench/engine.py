@@ -64,8 +64,9 @@ def localkms_round_trip() -> Callable[[], None]:
 
 
 def authz_only() -> Callable[[], None]:
-    """The authorization step of a round trip alone: the two ``_authorize`` calls LocalKMS makes
-    (request context, cached simulator inputs, the simulator or its remembered answer)."""
+    """The authorization step of a round trip alone: what ``LocalKMS._encrypt`` / ``_decrypt`` do
+    to authorize (the request's condition keys, then ``_authorize``: the cached simulator inputs and
+    the simulator or its remembered decision)."""
     kms, key_id = _local_kms()
     from kmsguard.crypto import authorize
 
@@ -73,11 +74,8 @@ def authz_only() -> Callable[[], None]:
 
     def run() -> None:
         for action in ("kms:Encrypt", "kms:Decrypt"):
-            extra = {
-                **authorize.encryption_context_keys(CONTEXT),
-                "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-            }
-            kms._authorize(action, key, extra)  # type: ignore[attr-defined]
+            extra, frozen_extra = authorize.encryption_request_keys(CONTEXT, "SYMMETRIC_DEFAULT")
+            kms._authorize(action, key, extra, frozen_extra=frozen_extra)  # type: ignore[attr-defined]
 
     return run
 

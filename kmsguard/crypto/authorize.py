@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kmsguard.authz.types import AuthzInputs, Caller, ContextValue, Decision, Outcome, Request
 from kmsguard.crypto.engine import KmsFailure
@@ -60,19 +61,61 @@ def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Cont
     if not context:
         return {}
     pairs = tuple(context.items())
-    found = _CONTEXT_KEYS.get(pairs)
+    try:
+        found = _CONTEXT_KEYS.get(pairs)
+    except TypeError:  # an unhashable value (client validation off): build it, remember nothing
+        return _context_keys(pairs)
     if found is None:
         if len(_CONTEXT_KEYS) >= _CONTEXT_KEYS_SIZE:
             _CONTEXT_KEYS.clear()
-        found = {f"kms:EncryptionContext:{k}": v for k, v in pairs}
-        found["kms:EncryptionContextKeys"] = tuple(context)
-        _CONTEXT_KEYS[pairs] = found
+        found = _CONTEXT_KEYS[pairs] = _context_keys(pairs)
     return dict(found)  # a copy: callers may add keys
+
+
+def _context_keys(pairs: tuple[tuple[str, str], ...]) -> dict[str, ContextValue]:
+    found: dict[str, ContextValue] = {f"kms:EncryptionContext:{k}": v for k, v in pairs}
+    found["kms:EncryptionContextKeys"] = tuple(k for k, _ in pairs)
+    return found
 
 
 # Recent encryption contexts' condition keys (callers reuse contexts); bounded.
 _CONTEXT_KEYS: dict[tuple[tuple[str, str], ...], dict[str, ContextValue]] = {}
 _CONTEXT_KEYS_SIZE = 1024
+
+# (context pairs, algorithm) -> the condition keys of a cryptographic request and their frozen form.
+_CRYPTO_KEYS: dict[tuple[object, ...], tuple[Mapping[str, ContextValue], frozenset[object]]] = {}
+
+
+def encryption_request_keys(
+    context: Mapping[str, str] | None, algorithm: str
+) -> tuple[Mapping[str, ContextValue], frozenset[object] | None]:
+    """The condition keys of a request with an encryption context and ``kms:EncryptionAlgorithm``,
+    and the same as a frozenset (an identity for remembering decisions), or None when a value is
+    not hashable. Built once per distinct (context, algorithm); the mapping is shared: read it only."""
+    global _last_crypto_keys
+    last = _last_crypto_keys
+    # The same context object as the previous call, unchanged (compared with a snapshot), and the
+    # same algorithm: callers reuse their context dicts, and this skips hashing the pairs.
+    if last is not None and last[0] is context and last[2] == algorithm and last[1] == context:
+        return last[3]
+    try:
+        memo_key: tuple[object, ...] = (tuple(context.items()) if context else (), algorithm)
+        found = _CRYPTO_KEYS.get(memo_key)
+    except TypeError:  # an unhashable context value (client validation off): nothing to share
+        return {**encryption_context_keys(context), "kms:EncryptionAlgorithm": algorithm}, None
+    if found is None:
+        keys: dict[str, ContextValue] = {
+            **encryption_context_keys(context),
+            "kms:EncryptionAlgorithm": algorithm,
+        }
+        if len(_CRYPTO_KEYS) >= _CONTEXT_KEYS_SIZE:
+            _CRYPTO_KEYS.clear()
+        found = _CRYPTO_KEYS[memo_key] = (keys, frozenset(keys.items()))
+    _last_crypto_keys = (context, dict(context) if context else context, algorithm, found)
+    return found
+
+
+_last_crypto_keys: tuple[Any, Any, str, tuple[Mapping[str, ContextValue], frozenset[object]]] | None = None
 
 
 # (action, condition key) -> whether the action's requests carry that key; the answer depends only

@@ -38,6 +38,7 @@ _MAX_ARN = 0xFFFF
 _MAX_MATERIAL_ID = 0xFF
 
 
+_MAGIC_AND_VERSION = MAGIC + bytes([VERSION])
 _U32 = struct.Struct(">I").pack
 _EMPTY_CONTEXT = _U32(0)
 
@@ -79,15 +80,24 @@ _CANONICAL_CACHE_SIZE = 1024
 
 def canonical_context(context: Mapping[str, str] | None) -> bytes:
     """The unambiguous byte encoding of an encryption context (see the module docstring)."""
+    global _last_context
     if not context:
         return _EMPTY_CONTEXT
+    last = _last_context
+    # The same dict object as the previous call, unchanged (compared with a snapshot): skip hashing.
+    if last is not None and last[0] is context and last[1] == context:
+        return last[2]
     pairs_key = tuple(context.items())
     found = _CANONICAL_CACHE.get(pairs_key)
     if found is None:
         if len(_CANONICAL_CACHE) >= _CANONICAL_CACHE_SIZE:
             _CANONICAL_CACHE.clear()
         found = _CANONICAL_CACHE[pairs_key] = _encode_context(context)
+    _last_context = (context, dict(context), found)
     return found
+
+
+_last_context: tuple[Mapping[str, str], dict[str, str], bytes] | None = None
 
 
 def _encode_context(context: Mapping[str, str]) -> bytes:
@@ -107,6 +117,11 @@ def associated_data(header: bytes, context: Mapping[str, str] | None) -> bytes:
 # ciphertext, no key material or plaintext.
 _last_split: tuple[bytes, tuple[CiphertextHeader, bytes, bytes]] | None = None
 
+# Decoded (key ARN, material id) by the header bytes that encode them (everything before the
+# nonce): every ciphertext of one key material version has the same ones. Bounded; public data.
+_PREFIXES: dict[bytes, tuple[str, str]] = {}
+_PREFIXES_SIZE = 1024
+
 
 def split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
     """(header, the header's bytes, sealed part), or ``BlobFormatError``."""
@@ -120,19 +135,25 @@ def split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
 
 
 def _split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
-    if len(blob) < 7 or blob[:4] != MAGIC or blob[4] != VERSION:
+    size = len(blob)
+    if size < 7 or blob[:5] != _MAGIC_AND_VERSION:
         raise BlobFormatError("not a kmsguard ciphertext")
     arn_end = 7 + ((blob[5] << 8) | blob[6])
-    if arn_end + 1 > len(blob):
+    if arn_end + 1 > size:
         raise BlobFormatError("truncated ciphertext")
     material_end = arn_end + 1 + blob[arn_end]
     nonce_end = material_end + NONCE_BYTES
-    if nonce_end + TAG_BYTES > len(blob):
+    if nonce_end + TAG_BYTES > size:
         raise BlobFormatError("truncated ciphertext")
-    try:
-        key_arn = blob[7:arn_end].decode("utf-8")
-        material_id = blob[arn_end + 1 : material_end].decode("ascii")
-    except UnicodeDecodeError:
-        raise BlobFormatError("bad key ARN or material id") from None
-    header = CiphertextHeader(key_arn, material_id, blob[material_end:nonce_end])
+    prefix = blob[:material_end]
+    names = _PREFIXES.get(prefix)
+    if names is None:
+        try:
+            names = (blob[7:arn_end].decode("utf-8"), blob[arn_end + 1 : material_end].decode("ascii"))
+        except UnicodeDecodeError:
+            raise BlobFormatError("bad key ARN or material id") from None
+        if len(_PREFIXES) >= _PREFIXES_SIZE:
+            _PREFIXES.clear()
+        _PREFIXES[prefix] = names
+    header = CiphertextHeader(names[0], names[1], blob[material_end:nonce_end])
     return header, blob[:nonce_end], blob[nonce_end:]

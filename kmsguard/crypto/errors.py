@@ -64,6 +64,8 @@ DISABLED = "{arn} is disabled."
 PENDING_DELETION = "{arn} is pending deletion."
 NOT_PENDING_DELETION = "{arn} is not pending deletion."
 PENDING_IMPORT = "{arn} is pending import."
+# kmsguard's wording (the Developer Guide documents the state, not the message).
+PENDING_REPLICA_DELETION = "{arn} is pending replica deletion."
 UNAVAILABLE = "{arn} is unavailable."
 # Observed wording (hashicorp/terraform-provider-aws#30272 and many others): "Key '<arn>' does not
 # exist"; for aliases "Alias <alias ARN> is not found."
@@ -150,6 +152,20 @@ STATE_RULES: dict[str, dict[str, tuple[str, str]]] = {
             "DeleteImportedKeyMaterial",
         )
     },
+}
+
+
+# KMS Developer Guide, "Deleting multi-Region keys" and KMS API Reference, "ScheduleKeyDeletion": a
+# multi-Region primary key scheduled for deletion while it has replicas is PendingReplicaDeletion
+# and "cannot be replicated or used in cryptographic operations" -- kmsguard applies the rules of
+# PendingDeletion to it (CancelKeyDeletion allowed, everything PendingDeletion refuses refused).
+STATE_RULES = {
+    operation: (
+        {**rules, "PendingReplicaDeletion": (rules["PendingDeletion"][0], PENDING_REPLICA_DELETION)}
+        if "PendingDeletion" in rules
+        else rules
+    )
+    for operation, rules in STATE_RULES.items()
 }
 
 

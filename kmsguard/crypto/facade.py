@@ -30,9 +30,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from kmsguard.authz.types import AuthzInputs, ContextValue, Decision, Request
+from kmsguard.authz.types import AuthzInputs, ContextValue, Decision, Outcome, Request
 from kmsguard.crypto import authorize, engine, primitives
 from kmsguard.crypto.authorize import CallerView
 from kmsguard.crypto.engine import KmsFailure
@@ -165,6 +165,8 @@ class _Store:
     keys: dict[str, KmsKey] = field(init=False)
     aliases: dict[str, AliasRecord] = field(init=False)
     grants: dict[str, GrantRecord] = field(init=False)
+    # Key policies the simulator evaluates instead of a key's own (set_authorization_policy).
+    policy_overrides: dict[str, Policy | None] = field(init=False)
     generation: int = 0
     # Every Region's store of this account (shared by all of them): multi-Region keys live in
     # several. Import parameters (GetParametersForImport) by import token.
@@ -178,6 +180,7 @@ class _Store:
         self.keys = _Tracked(self)
         self.aliases = _Tracked(self)
         self.grants = _Tracked(self)
+        self.policy_overrides = _Tracked(self)
         self.world = {self.region: self}
         self.import_parameters = {}
         self.request_ids = engine.RequestIds(self.drbg)
@@ -207,13 +210,56 @@ class _Store:
         return f"_Store(account={self.account}, region={self.region}, keys={len(self.keys)})"
 
 
+@dataclass(frozen=True)
+class AuthorizationEvent:
+    """One authorization decision, as ``LocalKMS(on_decision=...)`` receives it.
+
+    ``operation``: the KMS operation (``"Encrypt"``; ``"ReEncrypt"`` for both of its actions);
+    ``principal``: the caller's ARN (the session ARN for an assumed role); ``key_id`` / ``key_arn``:
+    the key the action is authorized on (None for account-level actions and alias resources);
+    ``request``: what the simulator was asked (action, resource, context); ``decision``: its answer.
+    """
+
+    operation: str
+    principal: str
+    key_id: str | None
+    key_arn: str | None
+    request: Request
+    decision: Decision
+
+
+DecisionObserver = Callable[[AuthorizationEvent], None]
+
+
+class _Inherit:
+    """The default of ``as_principal(on_decision=...)``: keep the parent view's observer."""
+
+
+_INHERIT = _Inherit()
+_View = TypeVar("_View", bound="LocalKMS")  # as_principal / in_region answer the caller's class
+
+# Actions that are not named after their operation (KMS Developer Guide, "Permissions reference").
+_OPERATION_OF_ACTION = {"kms:ReEncryptFrom": "ReEncrypt", "kms:ReEncryptTo": "ReEncrypt"}
+
+
+def operation_of_action(action: str) -> str:
+    """The KMS operation whose authorization uses ``action`` ("kms:Encrypt" -> "Encrypt")."""
+    return _OPERATION_OF_ACTION.get(action) or action.partition(":")[2]
+
+
 class LocalKMS:
     """A boto3-shaped KMS client backed by kmsguard's engine. See the module docstring.
 
     ``seed``: make key ids, key material and nonces deterministic (tests). ``clock``: a function
     returning the current UTC time (rotation and deletion follow it). ``client_validation``: False
     acts like a boto3 client built with ``parameter_validation=False`` (values below a shape's
-    minimum become the server's ``ValidationException``). ``on_demand_rotation_limit``: AWS's 25."""
+    minimum become the server's ``ValidationException``). ``on_demand_rotation_limit``: AWS's 25.
+
+    ``on_decision``: called with an ``AuthorizationEvent`` for every authorization a call makes
+    (including answers remembered from an identical earlier request), before the call answers; it
+    may raise to stop the call (its exception reaches the caller unchanged), and when it returns the
+    call answers as AWS would (``AccessDeniedException`` unless the decision allows). Views made by
+    ``as_principal`` and ``in_region`` keep it unless given their own."""
 
     def __init__(
         self,
@@ -226,6 +272,7 @@ class LocalKMS:
         client_validation: bool = True,
         on_demand_rotation_limit: int = engine.ON_DEMAND_ROTATION_LIMIT,
         partition: str = "aws",
+        on_decision: DecisionObserver | None = None,
     ) -> None:
         from kmsguard.authz.evaluate import parse_caller
 
@@ -241,24 +288,27 @@ class LocalKMS:
         )
         self._view = CallerView(parse_caller(account))
         self._cache = _AuthzCache()
+        self._on_decision = on_decision
 
     # -- views ------------------------------------------------------------------------------------
 
     def as_principal(
-        self,
+        self: _View,
         principal: str,
         *,
         identity_policies: Sequence[str | Mapping[str, Any] | Policy] = (),
         permission_boundary: str | Mapping[str, Any] | Policy | None = None,
         session_policy: str | Mapping[str, Any] | Policy | None = None,
         context: Mapping[str, ContextValue] | None = None,
+        on_decision: DecisionObserver | _Inherit | None = _INHERIT,
         **caller_attributes: Any,
-    ) -> LocalKMS:
+    ) -> _View:
         """A view of the same KMS whose calls are made by ``principal`` (an IAM ARN, a session ARN,
         an account id or a service principal). ``identity_policies`` are the caller's IAM policies
         (documents, JSON text or ``Policy``); ``context`` adds request-context keys (``aws:SourceIp``,
         ``kms:ViaService``...); ``caller_attributes`` are ``parse_caller``'s (``tags``, ``org_id``,
-        ``org_paths``, ``username``, ``userid``, ``role_arn``)."""
+        ``org_paths``, ``username``, ``userid``, ``role_arn``). ``on_decision``: this view's observer
+        (default: this one's; None: none). The view is of this object's class, with its attributes."""
         from kmsguard.authz.evaluate import parse_caller
 
         view = CallerView(
@@ -274,19 +324,38 @@ class LocalKMS:
             else None,
             context=dict(context or {}),
         )
-        clone = object.__new__(LocalKMS)
-        clone._store = self._store
+        clone = copy.copy(self)
         clone._view = view
         clone._cache = _AuthzCache()
+        if not isinstance(on_decision, _Inherit):
+            clone._on_decision = on_decision
         return clone
 
-    def in_region(self, region: str) -> LocalKMS:
+    def in_region(self: _View, region: str) -> _View:
         """A view of the same account and caller in another Region (where ``replicate_key`` puts
         multi-Region replicas). Each Region has its own keys, aliases and grants."""
-        clone = copy.copy(self)  # keeps a subclass and its attributes (dryrun's recorder)
+        clone = copy.copy(self)  # keeps a subclass and its attributes
         clone._store = self._store.in_region(region)
         clone._cache = _AuthzCache()
         return clone
+
+    @property
+    def enforce_policies(self) -> bool:
+        """Whether calls are authorized (shared by every view and Region of this KMS)."""
+        return self._store.enforce_policies
+
+    @enforce_policies.setter
+    def enforce_policies(self, value: bool) -> None:
+        for store in self._store.world.values():
+            store.enforce_policies = value
+
+    def set_authorization_policy(self, key_id: str, policy: Policy | None) -> None:
+        """Authorize calls on the key ``key_id`` (a key id of this Region) against ``policy``
+        instead of the key's own policy -- e.g. a model ``Policy`` read from IaC whose values are
+        not all known (``Unknown``), which the simulator reports as unresolved; ``None``: evaluate
+        with no key policy at all (a policy not known statically). ``GetKeyPolicy`` still answers
+        the key's own policy. Shared by every view of this Region."""
+        self._store.policy_overrides[key_id] = policy
 
     @property
     def exceptions(self) -> Any:
@@ -315,14 +384,18 @@ class LocalKMS:
         self, operation: str, params: Mapping[str, Any], handler: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> dict[str, Any]:
         store = self._store
-        arguments = normalise_blobs(operation, params)
-        checked = passes_all(operation, arguments)
+        # The usual request passes every check as given (blobs already bytes); anything else is
+        # converted as boto3 converts it and checked member by member as boto3 and KMS check it.
+        checked = passes_all(operation, params)
+        arguments = params if checked else normalise_blobs(operation, params)
         if store.client_validation and not checked:
             client_side(operation, arguments)
         try:
             if not checked:
                 server_side(operation, arguments, check_min=not store.client_validation)
-            self._apply_due_events()
+            next_event = store.next_event
+            if len(store.world) > 1 or next_event[1] is not None or next_event[0] != store.generation:
+                self._apply_due_events()
             response = handler(arguments)
         except KmsFailure as failure:
             raise kms_error(failure.code, failure.message, operation) from None
@@ -346,25 +419,31 @@ class LocalKMS:
         if all(s.next_event == (s.generation, None) for s in stores):
             return  # nothing scheduled anywhere: no need to read the clock
         now = self._now()
-        for store in stores:
-            generation, next_event = store.next_event
-            if generation == store.generation and (next_event is None or now < next_event):
-                continue
-            self._apply_store_events(store, now)
-            store.next_event = (store.generation, _earliest_event(store.keys.values()))
+        # A deletion in one Region can start another Region's waiting period (a primary key that
+        # was PendingReplicaDeletion), so passes repeat until nothing changes.
+        for _ in range(len(stores) + 1):
+            changed = False
+            for store in stores:
+                generation, next_event = store.next_event
+                if generation == store.generation and (next_event is None or now < next_event):
+                    continue
+                self._apply_store_events(store, now)
+                store.next_event = (store.generation, _earliest_event(store.keys.values()))
+                changed = True
+            if not changed:
+                break
 
     def _apply_store_events(self, store: _Store, now: datetime) -> None:
         for key_id, key in list(store.keys.items()):
             if key.state == "PendingDeletion" and key.deletion_date is not None and key.deletion_date <= now:
                 _forget_key(store, key_id)
+                if key.multi_region_type == "REPLICA":
+                    self._start_primary_deletion(key, key.deletion_date)
                 continue
-            if key.valid_to is not None and key.valid_to <= now and key.materials:
-                key = key.with_changes(
-                    materials=(),
-                    valid_to=None,
-                    state=key.state if key.state == "PendingDeletion" else "PendingImport",
-                )
-                store.keys[key_id] = key
+            for material in key.materials:
+                if material.secret is not None and material.valid_to is not None and material.valid_to <= now:
+                    key = _without_material(key, material.material_id)
+                    store.keys[key_id] = key
             rotated_any = False
             while key.state == "Enabled" and key.multi_region_type != "REPLICA" and rotation_due(key, now):
                 assert key.next_rotation is not None and key.rotation_period_days is not None
@@ -376,6 +455,23 @@ class LocalKMS:
                 rotated_any = True
             if rotated_any:
                 self._sync_replicas(key)
+
+    def _start_primary_deletion(self, deleted_replica: KmsKey, moment: datetime) -> None:
+        """KMS Developer Guide, "Deleting multi-Region keys": when the last replica of a primary key
+        in PendingReplicaDeletion is deleted, the primary becomes PendingDeletion and its waiting
+        period begins (from that moment)."""
+        related = [
+            s.keys[k] for s in self._store.world.values() for k in (deleted_replica.key_id,) if k in s.keys
+        ]
+        primary = next((k for k in related if k.multi_region_type == "PRIMARY"), None)
+        if primary is None or primary.state != "PendingReplicaDeletion":
+            return
+        if any(k.multi_region_type == "REPLICA" for k in related):
+            return
+        assert primary.pending_window_days is not None
+        self._store.world[primary.region].keys[primary.key_id] = primary.with_changes(
+            state="PendingDeletion", deletion_date=moment + timedelta(days=primary.pending_window_days)
+        )
 
     def _sync_replicas(self, primary: KmsKey) -> None:
         """Copy the properties related multi-Region keys share from a primary key to its replicas:
@@ -394,6 +490,18 @@ class LocalKMS:
             }
             if primary.origin == "AWS_KMS":
                 shared["materials"] = primary.materials
+            else:  # imported material: the same records and rotation states, each replica's own imports
+                mine = {m.material_id: m for m in replica.materials}
+                shared["materials"] = tuple(
+                    replace(
+                        mine[m.material_id],
+                        pending_rotation=m.pending_rotation,
+                        created=m.created,
+                        rotation_type=m.rotation_type,
+                    )
+                    for m in primary.materials
+                    if m.material_id in mine
+                )
             store.keys[primary.key_id] = replica.with_changes(**shared)
 
     def _forget_key(self, key_id: str) -> None:
@@ -415,7 +523,9 @@ class LocalKMS:
         KeyId: "To specify a KMS key in a different AWS account, you must use the key ARN or alias
         ARN"). Found keys are remembered for the store generation (keys and aliases are fixed
         within one)."""
-        cache = self._fresh_cache()
+        cache = self._cache
+        if cache.generation != self._store.generation:
+            cache = self._fresh_cache()
         found = cache.resolved.get(key_id)
         if found is None:
             found = cache.resolved[key_id] = self._resolve_uncached(key_id)
@@ -515,7 +625,8 @@ class LocalKMS:
 
     def _inputs(self, key: KmsKey | None) -> AuthzInputs:
         """The simulator's inputs for this caller and key, built once per store generation: the
-        simulator keeps its compiled plans per inputs object, so reusing it is what makes it fast."""
+        simulator keeps its compiled plans per inputs object, so reusing it is what makes it fast.
+        A key policy set with ``set_authorization_policy`` replaces the key's own here."""
         cache = self._fresh_cache()
         cache_key = key.key_id if key is not None else None
         found = cache.inputs.get(cache_key)
@@ -523,9 +634,9 @@ class LocalKMS:
             if key is None:
                 found = authorize.build_inputs(self._view, None, ())
             else:
-                found = authorize.build_inputs(
-                    self._view, key.policy, [g.grant for g in self._grants_of(key)]
-                )
+                overrides = self._store.policy_overrides
+                policy = overrides[key.key_id] if key.key_id in overrides else key.policy
+                found = authorize.build_inputs(self._view, policy, [g.grant for g in self._grants_of(key)])
             cache.inputs[cache_key] = found
         return found
 
@@ -539,70 +650,78 @@ class LocalKMS:
         grant_tokens: Sequence[str] = (),
         resource: str | None = None,
         new_grant: Grant | None = None,
+        frozen_extra: frozenset[object] | None = None,
     ) -> None:
-        if not self._enforcing():
+        """The one authorization step of every call: the simulator's decision for this view's
+        request, shown to ``on_decision``, then AWS's answer (nothing, or the error).
+        ``frozen_extra``: ``frozenset(extra.items())`` when the caller already has it."""
+        store = self._store
+        if not store.enforce_policies:
             return
-        if new_grant is None and self._remember_answers:
-            # The simulator is a pure function of (inputs, request); within one store generation
-            # this view's inputs object for the key is the same, so the answer for an identical
-            # request is too, and it is remembered.
-            # The request context is a function of (action, key, alias, extra) within one
-            # generation (the key's own condition keys and the view's are fixed), so the memo key
-            # is taken before the context is built.
-            target = resource or (key.arn if key is not None else "*")
-            memo_key = _request_memo_key(action, target, request_alias, extra, grant_tokens)
+        if new_grant is not None:
+            from kmsguard.authz.evaluate import decide_create_grant
+
+            request = self._request(
+                action, key, extra, request_alias=request_alias, grant_tokens=grant_tokens, resource=resource
+            )
+            self._settle(key, request, decide_create_grant(self._inputs(key), request, new_grant))
+            return
+        # The simulator is a pure function of (inputs, request), and within one store generation
+        # this view's inputs for the key and the request context for (action, key, alias, extra)
+        # are fixed, so the decision for an identical request is remembered (the memo key is taken
+        # before the context is built). ``on_decision`` still sees every decision.
+        cache = self._cache
+        if cache.generation != store.generation:
             cache = self._fresh_cache()
-            if memo_key is not None and memo_key in cache.answers:
-                answer = cache.answers[memo_key]
-                if answer is not None:
-                    raise KmsFailure(*answer)
-                return
+        target = resource or (key.arn if key is not None else "*")
+        memo_key: tuple[Any, ...] | None
+        try:
+            if frozen_extra is None and extra:
+                frozen_extra = frozenset(extra.items())
+            memo_key = (action, target, request_alias, frozen_extra, tuple(grant_tokens))
+            found = cache.answers.get(memo_key)
+        except TypeError:  # an unhashable context value: decided, not remembered
+            memo_key = found = None
+        if found is None:
             context = authorize.request_context(
-                self._view, action, self._operation_context(key, extra, request_alias), self._store.region
+                self._view, action, self._operation_context(key, extra, request_alias), store.region
             )
             request = self._request(
                 action, key, grant_tokens=grant_tokens, resource=resource, filtered_context=context
             )
-            failure = authorize.denial(authorize.decide(self._inputs(key), request), request)
+            found = (request, authorize.decide(self._inputs(key), request))
             if memo_key is not None:
                 if len(cache.answers) >= _MAX_REMEMBERED_ANSWERS:
                     cache.answers.clear()
-                cache.answers[memo_key] = None if failure is None else (failure.code, failure.message)
-            if failure is not None:
-                raise failure
-            return
-        request = self._request(
-            action, key, extra, request_alias=request_alias, grant_tokens=grant_tokens, resource=resource
-        )
-        inputs = self._inputs(key)
-        if new_grant is None:
-            decision = authorize.decide(inputs, request)
-        else:
-            from kmsguard.authz.evaluate import decide_create_grant
-
-            decision = decide_create_grant(inputs, request, new_grant)
+                cache.answers[memo_key] = found
+        request, decision = found
+        if self._on_decision is None and decision.outcome is Outcome.ALLOW:
+            return  # the common case, without building an event nobody reads
         self._settle(key, request, decision)
 
     def _authorize_all(self, requests: Sequence[tuple[AuthzInputs, Request]]) -> None:
         """Operations authorized on several resources: each must allow; the first that does not
         answers."""
-        if not self._enforcing():
+        if not self._store.enforce_policies:
             return
         for inputs, request in requests:
             key = next((k for k in self._store.keys.values() if k.arn == request.resource), None)
             self._settle(key, request, authorize.decide(inputs, request))
 
-    # -- what a view that records decisions (kmsguard verify) changes ---------------------------------
-
-    # Whether identical requests within one store generation are answered from memory; a view
-    # that must see every decision turns it off.
-    _remember_answers = True
-
-    def _enforcing(self) -> bool:
-        return self._store.enforce_policies
-
     def _settle(self, key: KmsKey | None, request: Request, decision: Decision) -> None:
-        """What a call answers once the simulator decided: AWS's error, or nothing."""
+        """What a call answers once the simulator decided: ``on_decision`` sees the decision first
+        (and may raise), then AWS's error, or nothing."""
+        if self._on_decision is not None:
+            self._on_decision(
+                AuthorizationEvent(
+                    operation=operation_of_action(request.action),
+                    principal=request.caller.session_arn or request.caller.arn,
+                    key_id=key.key_id if key is not None else None,
+                    key_arn=key.arn if key is not None else None,
+                    request=request,
+                    decision=decision,
+                )
+            )
         failure = authorize.denial(decision, request)
         if failure is not None:
             raise failure
@@ -797,6 +916,16 @@ class LocalKMS:
             request_alias=alias,
         )
         engine.require_state("ScheduleKeyDeletion", key)
+        if key.multi_region_type == "PRIMARY" and self._has_replicas(key):
+            # API Reference, "ScheduleKeyDeletion": "If you schedule the deletion of a primary key with
+            # replicas, its key state changes to PendingReplicaDeletion ... When the last of its
+            # replicas keys is deleted (not just scheduled), the key state of the primary key changes
+            # to PendingDeletion and its waiting period (PendingWindowInDays) begins"; DeletionDate
+            # "does not appear".
+            self._store.keys[key.key_id] = key.with_changes(
+                state="PendingReplicaDeletion", deletion_date=None, pending_window_days=days
+            )
+            return {"KeyId": key.arn, "KeyState": "PendingReplicaDeletion", "PendingWindowInDays": days}
         deletion = self._now() + timedelta(days=days)
         self._store.keys[key.key_id] = key.with_changes(
             state="PendingDeletion", deletion_date=deletion, pending_window_days=days
@@ -808,6 +937,9 @@ class LocalKMS:
             "PendingWindowInDays": days,
         }
 
+    def _has_replicas(self, key: KmsKey) -> bool:
+        return any(k.multi_region_type == "REPLICA" for k in self._related_keys(key))
+
     def cancel_key_deletion(self, **params: Any) -> dict[str, Any]:
         return self._run("CancelKeyDeletion", params, self._cancel_key_deletion)
 
@@ -817,7 +949,7 @@ class LocalKMS:
         key = self._state_change(
             "CancelKeyDeletion", p, state="Disabled", deletion_date=None, pending_window_days=None
         )
-        if key.origin == "EXTERNAL" and not key.materials:
+        if key.origin == "EXTERNAL" and not key.all_material_imported:
             # A key whose imported material is gone has no material to be Disabled with: it returns
             # to PendingImport (KMS Developer Guide, "Key states of AWS KMS keys", PendingImport).
             key = self._store.keys[key.key_id] = key.with_changes(state="PendingImport")
@@ -882,16 +1014,55 @@ class LocalKMS:
         key, alias = self._resolve(p["KeyId"])
         self._authorize("kms:RotateKeyOnDemand", key, request_alias=alias)
         engine.require_state("RotateKeyOnDemand", key)
-        engine.require_rotatable(key)
+        engine.require_rotatable(key, on_demand=True)
         engine.require_not_replica("RotateKeyOnDemand", key)
         if engine.on_demand_rotations(key) >= store.on_demand_rotation_limit:
             raise KmsFailure(
                 "LimitExceededException",
                 f"{key.arn} has reached the limit of {store.on_demand_rotation_limit} on-demand rotations.",
             )
-        rotated = store.keys[key.key_id] = engine.rotate(key, store.drbg, self._now(), "ON_DEMAND")
+        if key.origin == "EXTERNAL":
+            rotated = self._rotate_imported(key)
+        else:
+            rotated = engine.rotate(key, store.drbg, self._now(), "ON_DEMAND")
+        store.keys[key.key_id] = rotated
         self._sync_replicas(rotated)
         return {"KeyId": key.arn}
+
+    def _rotate_imported(self, key: KmsKey) -> KmsKey:
+        """API Reference, "RotateKeyOnDemand": for imported material, "you must have already imported
+        new key material and that key material's state should be PENDING_ROTATION"; for multi-Region
+        keys it must first be imported into every replica. The error for either missing step is not
+        documented: KMSInvalidStateException is an assumption."""
+        pending = next((m for m in key.materials if m.pending_rotation), None)
+        if pending is None:
+            raise KmsFailure(
+                "KMSInvalidStateException",
+                f"{key.arn} has no imported key material in PENDING_ROTATION state.",
+            )
+        if self._material_state(key, pending) != "PENDING_ROTATION":
+            raise KmsFailure(
+                "KMSInvalidStateException",
+                f"Key material {pending.material_id} is not yet imported into every replica of {key.arn}.",
+            )
+        current = replace(pending, pending_rotation=False, rotation_type="ON_DEMAND", created=self._now())
+        others = tuple(m for m in key.materials if m.material_id != pending.material_id)
+        return key.with_changes(materials=(*others, current))  # the current material is the last one
+
+    def _material_state(self, key: KmsKey, material: KeyMaterial) -> str:
+        """RotationsListEntry KeyMaterialState (API Reference): CURRENT, NON_CURRENT, PENDING_ROTATION,
+        or PENDING_MULTI_REGION_IMPORT_AND_ROTATION for new material of a multi-Region primary key not
+        yet imported into all of its replicas."""
+        if material.pending_rotation:
+            if key.multi_region_type == "PRIMARY":
+                for related in self._related_keys(key):
+                    if related.multi_region_type != "REPLICA":
+                        continue
+                    copy_ = related.material(material.material_id)
+                    if copy_ is None or copy_.secret is None:
+                        return "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+            return "PENDING_ROTATION"
+        return "CURRENT" if material is key._current_or_none() else "NON_CURRENT"
 
     def list_key_rotations(self, **params: Any) -> dict[str, Any]:
         return self._run("ListKeyRotations", params, self._list_key_rotations)
@@ -900,18 +1071,39 @@ class LocalKMS:
         key, alias = self._resolve(p["KeyId"])
         self._authorize("kms:ListKeyRotations", key, request_alias=alias)
         engine.require_state("ListKeyRotations", key)
-        engine.require_rotatable(key)
+        engine.require_rotatable(key, on_demand=True)
+        # API Reference, "ListKeyRotations", IncludeKeyMaterial: ROTATIONS_ONLY (the default) lists
+        # the materials created by rotation; ALL_KEY_MATERIAL adds "the first key material and any
+        # imported key material pending rotation".
+        everything = p.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
         entries = [
-            {
-                "KeyId": key.arn,
-                "KeyMaterialId": m.material_id,
-                "RotationDate": m.created,
-                "RotationType": m.rotation_type,
-            }
+            self._rotation_entry(key, m)
             for m in key.materials
-            if m.rotation_type is not None
+            if everything or (m.rotation_type is not None and not m.pending_rotation)
         ]
         return _page(entries, "Rotations", p)
+
+    def _rotation_entry(self, key: KmsKey, material: KeyMaterial) -> dict[str, Any]:
+        """One RotationsListEntry (API Reference): RotationDate and RotationType are "not present for
+        the first key material or an imported key material in PENDING_ROTATION state"; the import
+        fields are "only present for symmetric encryption KMS keys with EXTERNAL origin"."""
+        entry: dict[str, Any] = {
+            "KeyId": key.arn,
+            "KeyMaterialId": material.material_id,
+            "KeyMaterialState": self._material_state(key, material),
+        }
+        if material.rotation_type is not None and not material.pending_rotation:
+            entry["RotationDate"] = material.created
+            entry["RotationType"] = material.rotation_type
+        if key.origin == "EXTERNAL":
+            if material.description is not None:
+                entry["KeyMaterialDescription"] = material.description
+            entry["ImportState"] = material.import_state or "PENDING_IMPORT"
+            if material.expiration_model is not None:
+                entry["ExpirationModel"] = material.expiration_model
+            if material.valid_to is not None:
+                entry["ValidTo"] = material.valid_to
+        return entry
 
     # -- encryption -----------------------------------------------------------------------------------
 
@@ -922,16 +1114,20 @@ class LocalKMS:
         key, alias = self._resolve(p["KeyId"])
         context = p.get("EncryptionContext")
         algorithm = p.get("EncryptionAlgorithm") or SYMMETRIC_DEFAULT
+        extra, frozen_extra = authorize.encryption_request_keys(context, algorithm)
         self._authorize(
             "kms:Encrypt",
             key,
-            {**authorize.encryption_context_keys(context), "kms:EncryptionAlgorithm": algorithm},
+            extra,
             request_alias=alias,
             grant_tokens=p.get("GrantTokens") or (),
+            frozen_extra=frozen_extra,
         )
-        engine.require_state("Encrypt", key)
+        if key.state != "Enabled":  # Enabled allows it; any other state is looked up
+            engine.require_state("Encrypt", key)
         ciphertext, algorithm, _ = engine.encrypt(key, p["Plaintext"], context, algorithm, self._store.drbg)
-        self._dry_run(p)
+        if "DryRun" in p:
+            self._dry_run(p)
         return {"CiphertextBlob": ciphertext, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
     def _ciphertext_key(self, ciphertext: bytes, key_id: str | None, algorithm: str | None) -> KmsKey:
@@ -948,6 +1144,16 @@ class LocalKMS:
             # An asymmetric ciphertext carries no key id: KeyId is required (API Reference, "Decrypt").
             raise KmsFailure("ValidationException", "KeyId is required for asymmetric ciphertexts.")
         named = engine.symmetric_blob_key_arn(ciphertext)
+        cache = self._cache
+        if cache.generation != self._store.generation:
+            cache = self._fresh_cache()
+        key = cache.blob_keys.get(named)
+        if key is None:  # the keys are fixed within one store generation, so the answer is too
+            key = cache.blob_keys[named] = self._blob_key(named)
+        return key
+
+    def _blob_key(self, named: str) -> KmsKey:
+        """The key that decrypts a symmetric ciphertext naming the key ARN ``named``."""
         found = _KEY_ARN.match(named)
         if not found or found["account"] != self._store.account:
             raise KmsFailure("InvalidCiphertextException", "")
@@ -969,32 +1175,28 @@ class LocalKMS:
         return self._run("Decrypt", params, self._decrypt)
 
     def _decrypt(self, p: dict[str, Any]) -> dict[str, Any]:
-        ignore_ciphertext = bool(p.get("DryRun")) and "IGNORE_CIPHERTEXT" in (p.get("DryRunModifiers") or ())
+        if p.get("DryRun") and "IGNORE_CIPHERTEXT" in (p.get("DryRunModifiers") or ()):
+            return self._decrypt_ignoring_ciphertext(p)
         ciphertext = p.get("CiphertextBlob")
-        if ciphertext is None and not ignore_ciphertext:
+        if ciphertext is None:
             raise KmsFailure("ValidationException", "CiphertextBlob is required.")
         context = p.get("EncryptionContext")
-        algorithm = p.get("EncryptionAlgorithm") or SYMMETRIC_DEFAULT
-        if ignore_ciphertext:
-            if not p.get("KeyId"):
-                raise KmsFailure(
-                    "ValidationException", "KeyId is required with DryRunModifiers IGNORE_CIPHERTEXT."
-                )
-            key, _ = self._resolve(p["KeyId"])
-        else:
-            key = self._ciphertext_key(ciphertext, p.get("KeyId"), p.get("EncryptionAlgorithm"))
+        algorithm = p.get("EncryptionAlgorithm")
+        key = self._ciphertext_key(ciphertext, p.get("KeyId"), algorithm)
+        algorithm = algorithm or SYMMETRIC_DEFAULT
+        extra, frozen_extra = authorize.encryption_request_keys(context, algorithm)
         self._authorize(
             "kms:Decrypt",
             key,
-            {**authorize.encryption_context_keys(context), "kms:EncryptionAlgorithm": algorithm},
+            extra,
             grant_tokens=p.get("GrantTokens") or (),
+            frozen_extra=frozen_extra,
         )
-        engine.require_state("Decrypt", key)
-        if ignore_ciphertext:
-            engine.require_usage("Decrypt", key, ENCRYPT_DECRYPT)
-            self._dry_run(p)
+        if key.state != "Enabled":  # Enabled allows it; any other state is looked up
+            engine.require_state("Decrypt", key)
         plaintext, algorithm, material_id = engine.decrypt(key, ciphertext, context, algorithm)
-        self._dry_run(p)
+        if "DryRun" in p:
+            self._dry_run(p)
         response: dict[str, Any] = {
             "KeyId": key.arn,
             "Plaintext": plaintext,
@@ -1003,6 +1205,23 @@ class LocalKMS:
         if material_id is not None:
             response["KeyMaterialId"] = material_id
         return response
+
+    def _decrypt_ignoring_ciphertext(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A DryRun with DryRunModifiers IGNORE_CIPHERTEXT (API Reference, "Decrypt"): authorization,
+        key state and usage are checked against KeyId; the ciphertext is not read."""
+        if not p.get("KeyId"):
+            raise KmsFailure(
+                "ValidationException", "KeyId is required with DryRunModifiers IGNORE_CIPHERTEXT."
+            )
+        key, _ = self._resolve(p["KeyId"])
+        algorithm = p.get("EncryptionAlgorithm") or SYMMETRIC_DEFAULT
+        extra, frozen_extra = authorize.encryption_request_keys(p.get("EncryptionContext"), algorithm)
+        self._authorize(
+            "kms:Decrypt", key, extra, grant_tokens=p.get("GrantTokens") or (), frozen_extra=frozen_extra
+        )
+        engine.require_state("Decrypt", key)
+        engine.require_usage("Decrypt", key, ENCRYPT_DECRYPT)
+        raise KmsFailure("DryRunOperationException", DRY_RUN_MESSAGE)
 
     def re_encrypt(self, **params: Any) -> dict[str, Any]:
         return self._run("ReEncrypt", params, self._re_encrypt)
@@ -1507,12 +1726,16 @@ class LocalKMS:
         else:
             raise KmsFailure("ValidationException", "Specify GrantToken, or KeyId and GrantId.")
         key = self._key_by_id(record.key_id)
-        if store.enforce_policies:
-            request = self._request("kms:RetireGrant", key, grant_tokens=(record.token,))
-            inputs = authorize.build_inputs(self._view, key.policy, [record.grant])
-            failure = authorize.denial(authorize.decide(inputs, request), request)
-            if failure is not None:
-                raise failure
+        # The grant being retired is what allows its retiring principal (and grantee, when the grant
+        # lists RetireGrant) to retire it: authorized against the key policy and that grant.
+        self._authorize_all(
+            [
+                (
+                    authorize.build_inputs(self._view, self._inputs(key).key_policy, [record.grant]),
+                    self._request("kms:RetireGrant", key, grant_tokens=(record.token,)),
+                )
+            ]
+        )
         self._dry_run(p)
         del store.grants[record.grant_id]
         return {}
@@ -1708,33 +1931,96 @@ class LocalKMS:
             record.wrapping_key, record.wrapping_algorithm, p["EncryptedKeyMaterial"]
         )
         value = engine.imported_material_value(key, record.wrapping_algorithm, raw)
-        fingerprint = engine.material_fingerprint(key.key_id, value)
-        related = [k for k in self._related_keys(key) if k.import_fingerprint is not None]
-        known = key.import_fingerprint or next((k.import_fingerprint for k in related), None)
-        if known is not None and known != fingerprint:
-            # "Importing key material": a key (and its related multi-Region keys) takes only the
-            # key material first imported into it; kmsguard does not emulate NEW_KEY_MATERIAL imports.
-            raise KmsFailure(
-                "IncorrectKeyMaterialException",
-                "The key material is not the key material previously imported into this KMS key.",
-            )
+        material = self._imported_material(key, p, value, model, valid_to)
         self._dry_run(p)
-        # A reimport keeps the material's id; related multi-Region keys share it.
-        material_id = key.imported_material_id or next(
-            (k.imported_material_id for k in related if k.imported_material_id), None
-        )
-        material = KeyMaterial(
-            material_id or engine.new_hex_id(store.drbg, b"material-id"), Secret(value), now, None
-        )
-        store.keys[key.key_id] = key.with_changes(
-            materials=(material,),
-            state="Enabled" if key.state == "PendingImport" else key.state,
-            expiration_model=model,
-            valid_to=valid_to,
-            import_fingerprint=fingerprint,
-            imported_material_id=material.material_id,
-        )
+        materials = _replace_material(self._material_list(key), material)
+        updated = key.with_changes(materials=materials)
+        if updated.state == "PendingImport" and updated.all_material_imported:
+            # "When this operation is successful, the state of the KMS key changes to Enabled" -- for
+            # symmetric keys once "all of the key materials associated with the KMS key" are imported.
+            updated = updated.with_changes(state="Enabled")
+        store.keys[key.key_id] = updated
         return {"KeyId": key.arn, "KeyMaterialId": material.material_id}
+
+    def _material_list(self, key: KmsKey) -> tuple[KeyMaterial, ...]:
+        """The key's material records; a multi-Region replica's follow its primary's (same ids, order
+        and rotation states), each with the replica's own import."""
+        primary = self._primary_of(key)
+        if primary is None or primary is key:
+            return key.materials
+        mine = {m.material_id: m for m in key.materials}
+        return tuple(
+            mine.get(m.material_id)
+            or replace(m, secret=None, import_state="PENDING_IMPORT", valid_to=None, expiration_model=None)
+            for m in primary.materials
+        )
+
+    def _primary_of(self, key: KmsKey) -> KmsKey | None:
+        if not key.multi_region:
+            return None
+        return next((k for k in self._related_keys(key) if k.multi_region_type == "PRIMARY"), None)
+
+    def _imported_material(
+        self, key: KmsKey, p: Mapping[str, Any], value: object, model: str, valid_to: datetime | None
+    ) -> KeyMaterial:
+        """The material record an ImportKeyMaterial request makes, after the API Reference's rules
+        ("ImportKeyMaterial": ImportType, KeyMaterialId, KeyMaterialDescription)."""
+        symmetric = key.spec == SYMMETRIC_DEFAULT
+        import_type, requested_id = p.get("ImportType"), p.get("KeyMaterialId")
+        description = p.get("KeyMaterialDescription")
+        if not symmetric and (import_type or requested_id or description is not None):
+            # "This parameter is optional and only usable with symmetric encryption keys." (The error
+            # code is an assumption.)
+            raise KmsFailure(
+                "ValidationException",
+                "ImportType, KeyMaterialId and KeyMaterialDescription are only for symmetric "
+                "encryption keys.",
+            )
+        material_id = engine.imported_material_id(key.key_id, value)
+        known_list = self._material_list(key)
+        # "If no key material has ever been imported into the KMS key, and this parameter is omitted,
+        # the parameter defaults to NEW_KEY_MATERIAL. After the first key material is imported, if
+        # this parameter is omitted then the parameter defaults to EXISTING_KEY_MATERIAL."
+        import_type = import_type or ("EXISTING_KEY_MATERIAL" if known_list else "NEW_KEY_MATERIAL")
+        if import_type == "NEW_KEY_MATERIAL" and requested_id:
+            raise KmsFailure(
+                "ValidationException", "You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL."
+            )
+        if requested_id and requested_id != material_id:
+            # "KMS computes the identifier for the key material, matches the computed identifier
+            # against the specified key material ID".
+            raise KmsFailure(
+                "IncorrectKeyMaterialException", f"The key material does not have the id {requested_id}."
+            )
+        known = next((m for m in known_list if m.material_id == material_id), None)
+        imported: dict[str, Any] = {
+            "secret": Secret(value),
+            "import_state": "IMPORTED",
+            "expiration_model": model,
+            "valid_to": valid_to,
+        }
+        if description is not None:
+            imported["description"] = description
+        if import_type == "EXISTING_KEY_MATERIAL" or key.multi_region_type == "REPLICA":
+            if known is None:
+                # "you can reimport the same key material"; a replica takes only material imported
+                # into its primary ("You cannot directly import new key material into the replica
+                # Region keys").
+                raise KmsFailure(
+                    "IncorrectKeyMaterialException",
+                    "The key material is not the key material previously imported into this KMS key.",
+                )
+            return replace(known, **imported)
+        if known is not None:
+            # IncorrectKeyMaterialException: "KMS expected new key material but the key material
+            # being imported is already associated with the KMS key".
+            raise KmsFailure(
+                "IncorrectKeyMaterialException", "The key material is already associated with this KMS key."
+            )
+        if known_list and not symmetric:  # unreachable: the default above is EXISTING for them
+            raise KmsFailure("IncorrectKeyMaterialException", "The key material cannot be changed.")
+        # The first material is current at once; later new material waits for RotateKeyOnDemand.
+        return KeyMaterial(material_id, created=self._now(), pending_rotation=bool(known_list), **imported)
 
     def delete_imported_key_material(self, **params: Any) -> dict[str, Any]:
         return self._run("DeleteImportedKeyMaterial", params, self._delete_imported_key_material)
@@ -1744,18 +2030,36 @@ class LocalKMS:
         self._authorize("kms:DeleteImportedKeyMaterial", key)
         self._require_external(key, "DeleteImportedKeyMaterial")
         engine.require_state("DeleteImportedKeyMaterial", key)
-        material_id = key.materials[-1].material_id if key.materials else None
-        # API Reference, "DeleteImportedKeyMaterial": the key becomes PendingImport, unless it is
-        # PendingDeletion, whose state does not change.
-        self._store.keys[key.key_id] = key.with_changes(
-            materials=(),
-            valid_to=None,
-            state="PendingDeletion" if key.state == "PendingDeletion" else "PendingImport",
-        )
-        response: dict[str, Any] = {"KeyId": key.arn}
-        if material_id is not None:
-            response["KeyMaterialId"] = material_id
-        return response
+        # API Reference, "DeleteImportedKeyMaterial", KeyMaterialId: "If no KeyMaterialId is
+        # specified, KMS deletes the current key material."
+        requested = p.get("KeyMaterialId")
+        if requested:
+            target = key.material(requested)
+            if target is None:  # the error code is an assumption
+                raise KmsFailure(
+                    "NotFoundException", f"Key material {requested} is not associated with {key.arn}."
+                )
+        else:
+            target = key._current_or_none()
+        if target is None:  # never imported: nothing to delete, the key stays PendingImport
+            return {"KeyId": key.arn}
+        self._forget_material(key, target.material_id)
+        if key.multi_region_type == "PRIMARY" and target.pending_rotation:
+            # "When you delete the key material of a primary Region key that is in PENDING_ROTATION or
+            # PENDING_MULTI_REGION_IMPORT_AND_ROTATION state, you'll also be deleting the key materials
+            # for the replica Region keys." (Deleting a replica's material changes no other key.)
+            for related in self._related_keys(key):
+                if related.multi_region_type == "REPLICA" and related.material(target.material_id):
+                    self.in_region(related.region)._forget_material(related, target.material_id)
+        return {"KeyId": key.arn, "KeyMaterialId": target.material_id}
+
+    def _forget_material(self, key: KmsKey, material_id: str) -> None:
+        """Imported material deleted (or expired): its record stays, PENDING_IMPORT, so the same
+        material can be reimported; the key becomes PendingImport unless it is PendingDeletion (API
+        Reference, "DeleteImportedKeyMaterial": "When the specified KMS key is in the PendingDeletion
+        state, this operation does not change the KMS key's state. Otherwise, it changes the KMS
+        key's state to PendingImport")."""
+        self._store.keys[key.key_id] = _without_material(key, material_id)
 
     # -- multi-Region keys --------------------------------------------------------------------------------
 
@@ -1974,28 +2278,8 @@ class _AuthzCache:
     inputs: dict[str | None, AuthzInputs] = field(default_factory=dict)
     key_contexts: dict[str, dict[str, ContextValue]] = field(default_factory=dict)
     resolved: dict[str, tuple[KmsKey, str | None]] = field(default_factory=dict)
-    answers: dict[tuple[Any, ...], tuple[str, str] | None] = field(default_factory=dict)
-
-
-def _request_memo_key(
-    action: str,
-    resource: str,
-    request_alias: str | None,
-    extra: Mapping[str, ContextValue] | None,
-    grant_tokens: Sequence[str],
-) -> tuple[Any, ...] | None:
-    """A hashable identity of what varies between this view's requests on one resource within one
-    store generation (None when a context value is not hashable)."""
-    try:
-        return (
-            action,
-            resource,
-            request_alias,
-            frozenset(extra.items()) if extra else None,
-            tuple(grant_tokens),
-        )
-    except TypeError:
-        return None
+    blob_keys: dict[str, KmsKey] = field(default_factory=dict)  # key ARN in a ciphertext -> its key
+    answers: dict[tuple[Any, ...], tuple[Request, Decision]] = field(default_factory=dict)
 
 
 def _as_utc(value: Any) -> datetime | None:
@@ -2030,8 +2314,28 @@ def _earliest_event(keys: Any) -> datetime | None:
         for moment in (
             key.deletion_date if key.state == "PendingDeletion" else None,
             key.next_rotation if key.rotation_enabled and key.state == "Enabled" else None,
-            key.valid_to if key.materials else None,
+            *(m.valid_to for m in key.materials if m.secret is not None),
         )
         if moment is not None
     ]
     return min(moments) if moments else None
+
+
+def _replace_material(materials: tuple[KeyMaterial, ...], material: KeyMaterial) -> tuple[KeyMaterial, ...]:
+    """``materials`` with ``material``'s record replaced (same id) or appended."""
+    if any(m.material_id == material.material_id for m in materials):
+        return tuple(material if m.material_id == material.material_id else m for m in materials)
+    return (*materials, material)
+
+
+def _without_material(key: KmsKey, material_id: str) -> KmsKey:
+    """The key with one imported material deleted (see ``LocalKMS._forget_material``)."""
+    materials = tuple(
+        replace(m, secret=None, import_state="PENDING_IMPORT", valid_to=None)
+        if m.material_id == material_id
+        else m
+        for m in key.materials
+    )
+    return key.with_changes(
+        materials=materials, state="PendingDeletion" if key.state == "PendingDeletion" else "PendingImport"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from kmsguard.crypto.specs import KEY_SPECS, KeySpecInfo
@@ -56,12 +57,22 @@ class Secret:
 @dataclass(frozen=True)
 class KeyMaterial:
     """One version of a key's material (KMS Developer Guide, "Rotating AWS KMS keys": rotation adds
-    new material and keeps every previous version to decrypt old ciphertexts)."""
+    new material and keeps every previous version to decrypt old ciphertexts).
+
+    Imported material (Origin EXTERNAL) also has an import state, an expiration and a description
+    (KMS API Reference, "RotationsListEntry"): ``secret`` is None while the material is not
+    imported (deleted or expired: ImportState PENDING_IMPORT), and ``pending_rotation`` marks new
+    material imported for on-demand rotation that RotateKeyOnDemand has not yet made current."""
 
     material_id: str  # 64 hex characters, like AWS's KeyMaterialId
-    secret: Secret = field(repr=False)
-    created: datetime
+    secret: Secret | None = field(repr=False)
+    created: datetime  # when it became current by rotation (RotationDate), or was generated
     rotation_type: str | None = None  # None for the original material; "AUTOMATIC" / "ON_DEMAND"
+    import_state: str | None = None  # None for KMS-generated material; "IMPORTED" / "PENDING_IMPORT"
+    pending_rotation: bool = False
+    description: str | None = None  # KeyMaterialDescription
+    expiration_model: str | None = None
+    valid_to: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -88,23 +99,48 @@ class KmsKey:
     tags: tuple[tuple[str, str], ...] = ()
     multi_region: bool = False
     multi_region_type: str | None = None  # "PRIMARY" | "REPLICA" for multi-Region keys
-    # Imported key material (Origin EXTERNAL): the expiration of the current import, and a keyed
-    # fingerprint of the first material imported, so a reimport of other material is refused
-    # (KMS Developer Guide, "Importing key material": "you must reimport the same key material").
-    expiration_model: str | None = None
-    valid_to: datetime | None = None
-    import_fingerprint: bytes | None = field(default=None, repr=False)
-    imported_material_id: str | None = None
 
-    @property
+    @cached_property
     def info(self) -> KeySpecInfo:
+        # Cached in the instance (read on every call; a changed key is a new instance).
         return KEY_SPECS[self.spec]
 
     @property
     def current_material(self) -> KeyMaterial:
-        if not self.materials:  # an EXTERNAL key before import: callers check the state first
-            raise LookupError(f"{self.arn} has no key material")
-        return self.materials[-1]
+        """The material that encrypts: the last one that is not waiting for on-demand rotation."""
+        materials = self.materials
+        if materials and not materials[-1].pending_rotation:
+            return materials[-1]
+        for material in reversed(materials):
+            if not material.pending_rotation:
+                return material
+        # An EXTERNAL key before its first import: callers check the key state first.
+        raise LookupError(f"{self.arn} has no key material")
+
+    @property
+    def expiration_model(self) -> str | None:
+        """The current imported material's ExpirationModel (None for KMS-generated material)."""
+        current = self._current_or_none()
+        return current.expiration_model if current is not None else None
+
+    @property
+    def valid_to(self) -> datetime | None:
+        """The current imported material's ValidTo, while it is imported."""
+        current = self._current_or_none()
+        return current.valid_to if current is not None and current.secret is not None else None
+
+    def _current_or_none(self) -> KeyMaterial | None:
+        try:
+            return self.current_material
+        except LookupError:
+            return None
+
+    @property
+    def all_material_imported(self) -> bool:
+        """Every material of the key is present (KMS API Reference, "ImportKeyMaterial": for
+        symmetric keys "you will need to import all of the key materials associated with the KMS
+        key to change its state to Enabled")."""
+        return bool(self.materials) and all(m.secret is not None for m in self.materials)
 
     def material(self, material_id: str) -> KeyMaterial | None:
         for material in self.materials:
@@ -157,9 +193,11 @@ def key_metadata(key: KmsKey) -> dict[str, Any]:
     }
     if key.deletion_date is not None:
         metadata["DeletionDate"] = key.deletion_date
-    if key.pending_window_days is not None:
+    if key.state == "PendingReplicaDeletion" and key.pending_window_days is not None:
+        # API Reference, "KeyMetadata", PendingDeletionWindowInDays: "present only when the KeyState
+        # of the KMS key is PendingReplicaDeletion".
         metadata["PendingDeletionWindowInDays"] = key.pending_window_days
-    if info.family == "AES" and key.materials:
+    if info.family == "AES" and key._current_or_none() is not None:
         # Only symmetric encryption keys report their current material (API Reference, "KeyMetadata",
         # CurrentKeyMaterialId).
         metadata["CurrentKeyMaterialId"] = key.current_material.material_id

@@ -101,11 +101,11 @@ def run_scenario(scenario: Scenario, inventory: Inventory | None = None) -> Scen
             seed=f"kmsguard verify {scenario.name}",  # the same scenario gives the same ids
         ),
     )
-    world.kms.recorder.enforcing = False
+    world.kms.enforce_policies = False
     try:
         _set_up(world, inventory)
     finally:
-        world.kms.recorder.enforcing = True
+        world.kms.enforce_policies = True
     results = tuple(_run_step(world, step) for step in scenario.steps)
     return ScenarioResult(scenario, results, tuple(world.notes))
 
@@ -137,7 +137,7 @@ def _set_up(world: _World, inventory: Inventory | None) -> None:
     for key_decl, found in iac_keys:
         policy = _bound_policy(found, resolver)
         if policy is not None:
-            world.kms.recorder.policy_overrides[world.keys[key_decl.name]["KeyId"]] = policy
+            world.kms.use_iac_key_policy(world.keys[key_decl.name]["KeyId"], policy)
 
 
 def _create_key(world: _World, decl: KeyDecl) -> None:

@@ -2,16 +2,14 @@
 
 A scenario report says *why* a call was denied (which statement denied, or that nothing allowed)
 and scenario steps may expect a decision, so the runner needs the ``Decision`` behind each
-authorization, not only the ``AccessDeniedException`` it becomes. ``LocalKMS`` has no public hook
-for that yet, so this subclass overrides its two authorization methods (``_authorize`` and
-``_authorize_all``) with the same logic plus recording. It is the only place in ``dryrun/`` that
-touches ``LocalKMS`` internals; when the engine grows a public decision hook, this file shrinks
-to a call of it.
+authorization, not only the ``AccessDeniedException`` it becomes. ``LocalKMS``'s public hook gives
+it: every view of a ``TracedKMS`` is made with ``on_decision=`` an observer that records the
+decision in the shared ``Recorder``. Nothing here touches ``LocalKMS`` internals.
 
 It also answers what ``LocalKMS`` cannot know about keys and callers taken from IaC:
 
 * a key's policy may be a model ``Policy`` with unresolved values (``Unknown``), or wholly unknown:
-  such a policy replaces the key's own in the simulator's inputs (``policy_overrides``);
+  such a policy replaces the key's own for authorization (``LocalKMS.set_authorization_policy``);
 * a caller may have identity policies that could not be read: only an explicit deny is then a
   definite answer (an unread policy could allow or deny anything).
 
@@ -22,13 +20,11 @@ it is "unresolved", never a pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from kmsguard.authz.types import AuthzInputs, Decision, Outcome, Request
-from kmsguard.crypto import authorize
-from kmsguard.crypto.facade import LocalKMS
-from kmsguard.crypto.keys import KmsKey
+from kmsguard.authz.types import Decision, Outcome, Request
+from kmsguard.crypto.facade import AuthorizationEvent, LocalKMS
 from kmsguard.model import Policy
 from kmsguard.model.values import Unknown
 
@@ -52,13 +48,37 @@ class Authorization:
 
 @dataclass
 class Recorder:
-    """What the views of one ``TracedKMS`` share: the decisions of the current call, the key
-    policies that replace the engine's (by key id), and whether authorization is on (off while the
-    scenario's world is being set up: the setup is what the scenario declares, not a request)."""
+    """What the views of one ``TracedKMS`` share: the decisions of the current call and the keys
+    whose policy is wholly unknown (by key id)."""
 
     authorizations: list[Authorization] = field(default_factory=list)
-    policy_overrides: dict[str, Policy | Unknown] = field(default_factory=dict)
-    enforcing: bool = True
+    unknown_policies: dict[str, Unknown] = field(default_factory=dict)
+
+    def observer(self, unread_policies: tuple[str, ...]) -> Any:
+        """The ``on_decision`` of a view whose caller's ``unread_policies`` could not be read."""
+
+        def observe(event: AuthorizationEvent) -> None:
+            self.observe(event, unread_policies)
+
+        return observe
+
+    def observe(self, event: AuthorizationEvent, unread_policies: tuple[str, ...]) -> None:
+        """Record the decision; raise ``UnresolvedDecision`` when it is not a definite answer
+        (LocalKMS then answers AWS's error, or nothing, for a definite one)."""
+        decision = event.decision
+        self.authorizations.append(Authorization(event.request, decision))
+        unknown = self.unknown_policies.get(event.key_id) if event.key_id is not None else None
+        if unknown is not None and decision.outcome is not Outcome.EXPLICIT_DENY:
+            raise UnresolvedDecision(decision, f"the key policy is not known statically ({unknown})")
+        if decision.outcome is Outcome.UNRESOLVED:
+            depends = ", ".join(decision.depends_on) or "unresolved values"
+            raise UnresolvedDecision(decision, f"the decision depends on {depends}")
+        if unread_policies and decision.outcome is not Outcome.EXPLICIT_DENY:
+            raise UnresolvedDecision(
+                decision,
+                f"the decision was {decision.label} without {', '.join(unread_policies)}, "
+                "which could not be read",
+            )
 
 
 class TracedKMS(LocalKMS):
@@ -67,57 +87,24 @@ class TracedKMS(LocalKMS):
     policies that could not be read."""
 
     recorder: Recorder
-    unread_policies: tuple[str, ...]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.recorder = Recorder()
-        self.unread_policies = ()
+        recorder = Recorder()
+        super().__init__(*args, on_decision=recorder.observer(()), **kwargs)
+        self.recorder = recorder
 
     def as_principal(  # type: ignore[override]
         self, principal: str, *, unread_policies: Sequence[str] = (), **options: Any
     ) -> TracedKMS:
-        view = super().as_principal(principal, **options)
-        view.__class__ = TracedKMS  # LocalKMS.as_principal builds a plain LocalKMS view
-        traced: TracedKMS = view  # type: ignore[assignment]
-        traced.recorder = self.recorder
-        traced.unread_policies = tuple(unread_policies)
-        return traced
+        observer = self.recorder.observer(tuple(unread_policies))
+        return super().as_principal(principal, on_decision=observer, **options)
 
-    # -- the two authorization points of LocalKMS, with recording ----------------------------------
-
-    def _inputs(self, key: KmsKey | None) -> AuthzInputs:
-        inputs = super()._inputs(key)
-        if key is None or key.key_id not in self.recorder.policy_overrides:
-            return inputs
-        override = self.recorder.policy_overrides[key.key_id]
-        if isinstance(override, Unknown):
-            # The whole policy is unknown: the simulator cannot take it; _decide reports it.
-            return replace(inputs, key_policy=None)
-        return replace(inputs, key_policy=override)
-
-    # -- the hooks of LocalKMS's authorization, with recording -----------------------------------------
-
-    _remember_answers = False  # every decision must reach _settle to be recorded
-
-    def _enforcing(self) -> bool:
-        return self.recorder.enforcing
-
-    def _settle(self, key: KmsKey | None, request: Request, decision: Decision) -> None:
-        """Record the decision; raise what the call answers (AWS's error, or unresolved)."""
-        self.recorder.authorizations.append(Authorization(request, decision))
-        override = self.recorder.policy_overrides.get(key.key_id) if key is not None else None
-        if isinstance(override, Unknown) and decision.outcome is not Outcome.EXPLICIT_DENY:
-            raise UnresolvedDecision(decision, f"the key policy is not known statically ({override})")
-        if decision.outcome is Outcome.UNRESOLVED:
-            depends = ", ".join(decision.depends_on) or "unresolved values"
-            raise UnresolvedDecision(decision, f"the decision depends on {depends}")
-        if self.unread_policies and decision.outcome is not Outcome.EXPLICIT_DENY:
-            raise UnresolvedDecision(
-                decision,
-                f"the decision was {decision.label} without {', '.join(self.unread_policies)}, "
-                "which could not be read",
-            )
-        failure = authorize.denial(decision, request)
-        if failure is not None:
-            raise failure
+    def use_iac_key_policy(self, key_id: str, policy: Policy | Unknown) -> None:
+        """Authorize calls on ``key_id`` against the key policy taken from IaC: a model ``Policy``
+        (its unresolved values make decisions unresolved), or ``Unknown`` when the whole policy is
+        not known statically (then only an explicit deny elsewhere is a definite answer)."""
+        if isinstance(policy, Unknown):
+            self.recorder.unknown_policies[key_id] = policy
+            self.set_authorization_policy(key_id, None)
+        else:
+            self.set_authorization_policy(key_id, policy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -180,3 +181,74 @@ def test_regions_are_separate_for_single_region_things(kms):
     kms.create_key(Description="only in us-east-1")
     assert kms.in_region("eu-west-1").list_keys()["Keys"] == []
     assert LocalKMS().in_region("eu-west-1").region == "eu-west-1"
+
+
+# -- deleting multi-Region keys -------------------------------------------------------------------------
+
+
+def test_primary_with_replicas_waits_in_pending_replica_deletion(primary, clock):
+    # source: KMS Developer Guide, "Deleting multi-Region keys" ("To delete a primary key, you must
+    # first delete all of its replica keys"); KMS API Reference, "ScheduleKeyDeletion": the primary
+    # "key state changes to PendingReplicaDeletion and it cannot be replicated or used in
+    # cryptographic operations ... When the last of its replicas keys is deleted (not just
+    # scheduled), the key state of the primary key changes to PendingDeletion and its waiting period
+    # (PendingWindowInDays) begins"; DeletionDate "does not appear" while it has replicas;
+    # "KeyMetadata", PendingDeletionWindowInDays: "present only when the KeyState of the KMS key is
+    # PendingReplicaDeletion".
+    kms, key_id = primary
+    kms.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+    europe = kms.in_region("eu-west-1")
+    answer = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    assert answer["KeyState"] == "PendingReplicaDeletion"
+    assert answer["PendingWindowInDays"] == 7 and "DeletionDate" not in answer
+    metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (metadata["KeyState"], metadata["PendingDeletionWindowInDays"]) == ("PendingReplicaDeletion", 7)
+    assert "DeletionDate" not in metadata
+    for call in (
+        lambda: kms.encrypt(KeyId=key_id, Plaintext=b"p"),
+        lambda: kms.replicate_key(KeyId=key_id, ReplicaRegion="ap-south-1"),
+        lambda: kms.schedule_key_deletion(KeyId=key_id),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert error_code(excinfo) == "KMSInvalidStateException"
+    assert europe.encrypt(KeyId=key_id, Plaintext=b"replica still works")["KeyId"].startswith(
+        "arn:aws:kms:eu-west-1:"
+    )
+
+    clock.advance(60)  # "This status can continue indefinitely": nothing happens while replicas exist
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingReplicaDeletion"
+    europe.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=10)
+    replica_deleted_at = clock.now + timedelta(days=10)
+    clock.advance(10)  # the replica is deleted now: the primary's 7-day waiting period begins
+    metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert metadata["KeyState"] == "PendingDeletion"
+    assert metadata["DeletionDate"] == replica_deleted_at + timedelta(days=7)
+    assert "PendingDeletionWindowInDays" not in metadata
+    clock.advance(7)
+    with pytest.raises(ClientError) as excinfo:
+        kms.describe_key(KeyId=key_id)
+    assert error_code(excinfo) == "NotFoundException"
+
+
+def test_cancelling_pending_replica_deletion_leaves_the_primary_disabled(primary):
+    # source: KMS Developer Guide, "Deleting AWS KMS keys", "Canceling key deletion": the key becomes
+    # Disabled; "Deleting multi-Region keys": kms:CancelKeyDeletion cancels the scheduled deletion of
+    # a multi-Region key.
+    kms, key_id = primary
+    kms.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+    kms.schedule_key_deletion(KeyId=key_id)
+    kms.cancel_key_deletion(KeyId=key_id)
+    metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert metadata["KeyState"] == "Disabled"
+    assert "PendingDeletionWindowInDays" not in metadata
+
+
+def test_primary_without_replicas_is_scheduled_like_any_key(primary, clock):
+    # source: KMS API Reference, "ScheduleKeyDeletion", PendingWindowInDays: "If the KMS key is a
+    # multi-Region primary key with replica keys, the waiting period begins when the last of its
+    # replica keys is deleted. Otherwise, the waiting period begins immediately."
+    kms, key_id = primary
+    answer = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    assert answer["KeyState"] == "PendingDeletion"
+    assert answer["DeletionDate"] == clock.now + timedelta(days=7)

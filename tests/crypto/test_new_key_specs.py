@@ -186,3 +186,38 @@ def test_new_tables_use_botocores_names():
     assert set(specs.MESSAGE_TYPES["MLDSA"]) | set(specs.MESSAGE_TYPES["PSS"]) <= set(
         model.shape_for("MessageType").enum
     )
+
+
+def test_ed25519ph_verify_is_refused_too_and_digest_length_is_checked_first(signer):
+    # source: KMS API Reference, "Verify" / "Sign", MessageType: "ED25519_PH_SHA_512 signing
+    # algorithm requires KMS MessageType:DIGEST"; "the length of the Message value must match the
+    # length of hashed messages for the specified signing algorithm" (SHA_512: 64 bytes). The
+    # signature itself (Ed25519ph, FIPS 186-5 section 7.8.1) is not in cryptography, so Verify
+    # is refused as Sign is -- never answered with a pure-Ed25519 result.
+    kms, keys = signer
+    key_id = keys["ECC_NIST_EDWARDS25519"]
+    with pytest.raises(ClientError) as excinfo:
+        kms.verify(
+            KeyId=key_id,
+            Message=hashlib.sha512(b"m").digest(),
+            MessageType="DIGEST",
+            Signature=b"\x00" * 64,
+            SigningAlgorithm="ED25519_PH_SHA_512",
+        )
+    assert error_code(excinfo) == "UnsupportedOperationException"
+    with pytest.raises(ClientError) as excinfo:
+        kms.sign(
+            KeyId=key_id,
+            Message=hashlib.sha256(b"m").digest(),  # 32 bytes, not SHA-512's 64
+            MessageType="DIGEST",
+            SigningAlgorithm="ED25519_PH_SHA_512",
+        )
+    assert error_code(excinfo) == "ValidationException"
+
+
+def test_cryptography_still_has_no_ed25519ph():
+    # The reason ED25519_PH_SHA_512 is refused: cryptography's Ed25519 API signs PureEdDSA only
+    # (RFC 8032 section 5.1, no phflag / context). If a prehash API appears, emulate it instead.
+    assert not any(
+        "ph" in name.lower() for name in dir(ed25519.Ed25519PrivateKey) if not name.startswith("_")
+    )
