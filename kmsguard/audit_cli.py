@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 import tempfile
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
 
 EXIT_ERROR = 2
 AUDIT_FORMATS = ("text", "json", "sarif")
@@ -20,6 +20,20 @@ AUDIT_FORMATS = ("text", "json", "sarif")
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _accounts(text: str) -> list[str]:
+    ids = _csv(text)
+    bad = [i for i in ids if not (i.isdigit() and len(i) == 12)]
+    if bad or not ids:
+        raise argparse.ArgumentTypeError(f"expected 12-digit account ids, not {', '.join(bad) or repr(text)}")
+    return ids
+
+
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number (1 or more), not {text!r}")
+    return int(text)
 
 
 def add_audit_parser(subparsers: Any) -> None:
@@ -30,6 +44,23 @@ def add_audit_parser(subparsers: Any) -> None:
         "every rule on it. --save keeps the collected data for `kmsguard check snap.json.gz`.",
     )
     audit.add_argument("--profile", help="AWS profile (default: the environment's credentials)")
+    audit.add_argument(
+        "--role-name",
+        help="assume this role in each member account (sts:AssumeRole, the one call that is not a read); "
+        "the caller's own account is read with the caller's credentials",
+    )
+    audit.add_argument(
+        "--accounts",
+        type=_accounts,
+        help="comma-separated account ids (default with --role-name: the organisation's active accounts)",
+    )
+    audit.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=8,
+        metavar="N",
+        help="accounts, Regions and keys read at once (default: 8)",
+    )
     audit.add_argument(
         "--regions", type=_csv, help="comma-separated Regions (default: every Region enabled in the account)"
     )
@@ -56,8 +87,16 @@ def run_audit(args: argparse.Namespace) -> int:
         severity = Severity.parse(args.severity)
     except ValueError as err:
         return _fail(str(err))
+    options = CollectOptions(
+        profile=args.profile,
+        regions=args.regions,
+        endpoint_url=args.endpoint_url,
+        role_name=getattr(args, "role_name", None),
+        accounts=getattr(args, "accounts", None),
+        concurrency=getattr(args, "concurrency", 8),
+    )
     try:
-        snapshot = collect_snapshot(args.profile, args.regions, args.endpoint_url)
+        snapshot, calls = collect_snapshot(options, sys.stderr)
     except AuditStartError as err:
         return _fail(str(err))
     if args.save:
@@ -70,31 +109,66 @@ def run_audit(args: argparse.Namespace) -> int:
     accounts = [str(a["account"]) for a in snapshot["accounts"]]
     label = args.save or "aws-account-" + "-".join(accounts)
     result = check_snapshot(snapshot, label, severity)
-    return _report(result, args.format, args.output)
+    code = _report(result, args.format, args.output)
+    write_summary(sys.stderr, snapshot, result.findings, calls)
+    return code
 
 
 class AuditStartError(Exception):
-    """The audit could not start: credentials, profile, Regions."""
+    """The audit could not start: credentials, profile, Regions, the list of accounts."""
 
 
-def collect_snapshot(
-    profile: str | None, regions: list[str] | None, endpoint_url: str | None = None
-) -> dict[str, Any]:
-    """Collect one account and wrap it as a snapshot document."""
+@dataclass(frozen=True)
+class CollectOptions:
+    profile: str | None = None
+    regions: list[str] | None = None
+    endpoint_url: str | None = None
+    role_name: str | None = None
+    accounts: list[str] | None = None
+    concurrency: int = 8
+
+
+def collect_snapshot(options: CollectOptions, stream: TextIO | None = None) -> tuple[dict[str, Any], Any]:
+    """Collect the accounts and wrap them as a snapshot document; also the calls sent per account
+    and Region. A progress line is drawn on ``stream`` when it is a terminal."""
     from botocore.exceptions import BotoCoreError
 
     from kmsguard import __version__
     from kmsguard.audit.client import AuditSession
-    from kmsguard.audit.collect import AuditError, collect_account
+    from kmsguard.audit.collect import AuditError
+    from kmsguard.audit.progress import ProgressLine
+    from kmsguard.audit.run import collect_accounts
     from kmsguard.audit.snapshot import build_snapshot
 
-    progress = _progress_printer() if sys.stderr.isatty() else None
     try:
-        session = AuditSession(profile, endpoint_url=endpoint_url)
-        record = collect_account(session, regions, progress)
+        session = AuditSession(options.profile, endpoint_url=options.endpoint_url)
+        progress = ProgressLine(stream, calls=lambda: session.calls) if stream is not None else None
+        try:
+            collection = collect_accounts(
+                session,
+                accounts=options.accounts,
+                role_name=options.role_name,
+                regions=options.regions,
+                concurrency=options.concurrency,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.finish()
     except (AuditError, BotoCoreError) as err:
         raise AuditStartError(str(err)) from err
-    return build_snapshot([record], __version__)
+    return build_snapshot(collection.accounts, __version__), collection.calls
+
+
+def write_summary(stream: TextIO, snapshot: dict[str, Any], findings: Any, calls: Any) -> None:
+    """The summary table, for people: only on a terminal."""
+    from kmsguard.audit.progress import render_summary, summary_rows
+
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        return
+    stream.write(render_summary(summary_rows(snapshot["accounts"], findings, calls)))
+    stream.flush()
 
 
 def check_snapshot(snapshot: dict[str, Any], label: str, severity: Any) -> Any:
@@ -102,10 +176,10 @@ def check_snapshot(snapshot: dict[str, Any], label: str, severity: Any) -> Any:
     from kmsguard.audit.snapshot import write_snapshot
     from kmsguard.check import CheckOptions, run_check
     from kmsguard.load.base import LoadContext
+    from kmsguard.load.snapshot import deployment_context
 
-    accounts = {str(a["account"]) for a in snapshot["accounts"]}
-    partition = str(snapshot["accounts"][0].get("partition", "aws")) if snapshot["accounts"] else "aws"
-    context = LoadContext(account=next(iter(accounts)) if len(accounts) == 1 else None, partition=partition)
+    # run_check takes the deployment context from its options: give it the snapshot's.
+    context = deployment_context(snapshot, LoadContext())
     with tempfile.TemporaryDirectory(prefix="kmsguard-audit-") as directory:
         path = os.path.join(directory, "snapshot.json")
         write_snapshot(snapshot, path)
@@ -153,11 +227,3 @@ def _report(result: Any, fmt: str, output: str | None) -> int:
     else:
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return int(result.exit_code)
-
-
-def _progress_printer() -> Any:
-    def show(step: str) -> None:
-        sys.stderr.write(f"\rkmsguard audit: reading {step} ...\x1b[K")
-        sys.stderr.flush()
-
-    return show

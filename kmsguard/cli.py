@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from kmsguard.rules_engine.packs import Pack, Rule
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-FORMATS = ("text", "json", "sarif", "junit", "github")
+FORMATS = ("text", "json", "sarif", "junit", "github", "html")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kmsguard.audit_cli import add_audit_parser
 
     add_audit_parser(sub)
+    from kmsguard.merge_cli import add_merge_parser
+
+    add_merge_parser(sub)
     add_verify_parser(sub)
 
     rules = sub.add_parser(
@@ -148,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kmsguard.audit_cli import run_audit
 
             return run_audit(args)
+        if args.command == "merge":
+            from kmsguard.merge_cli import run_merge
+
+            return run_merge(args)
         if args.command == "verify":
             from kmsguard.verify_cli import run_verify
 
@@ -245,6 +252,8 @@ def _check(args: argparse.Namespace) -> int:
         errors=result.errors,
         files_checked=result.files,
         tool_version=__version__,
+        # Only the HTML report shows what uses each key; the others never pay for the inventory.
+        inventory=result.inventory if fmt == "html" else None,
     )
     output = option("output", args.output)
     color = args.color == "always" or (

@@ -37,7 +37,16 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
         }
     ),
     "iam": frozenset({"GetAccountAuthorizationDetails"}),
-    "organizations": frozenset({"DescribeOrganization", "ListPolicies", "DescribePolicy"}),
+    "organizations": frozenset(
+        {
+            "DescribeOrganization",
+            "ListAccounts",
+            "ListParents",
+            "ListPolicies",
+            "ListPoliciesForTarget",
+            "DescribePolicy",
+        }
+    ),
     "s3": frozenset({"ListBuckets", "GetBucketEncryption"}),
     "sqs": frozenset({"ListQueues", "GetQueueAttributes"}),
     "sns": frozenset({"ListTopics", "GetTopicAttributes"}),
@@ -45,6 +54,16 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
     "secretsmanager": frozenset({"ListSecrets"}),
 }
 READ_ONLY_VERBS = ("List", "Get", "Describe")
+
+# The one operation outside the allow-list the audit ever sends: sts:AssumeRole, to read member
+# accounts with ``--role-name``. It changes nothing in any account (it returns temporary
+# credentials). It is not on READ_ONLY_OPERATIONS: no client ``AuditSession.client`` makes can
+# send it. Only ``AuditSession.assume_role`` sends it, through a client of its own that may send
+# nothing else; a test checks that only the account fan-out (kmsguard/audit/accounts.py) calls it.
+ASSUME_ROLE = ("sts", "AssumeRole")
+# Temporary credentials last this long (AWS STS API Reference, "AssumeRole": DurationSeconds,
+# default 3600, at most the role's maximum session duration). One account's collection must fit.
+ASSUME_ROLE_SECONDS = 3600
 
 # Throttling is retried with client-side rate limiting; 10 attempts ride out bursts on large
 # accounts without hiding an endpoint that is down.
@@ -85,6 +104,13 @@ def _refuse_unlisted(model: Any, **_: Any) -> None:
         raise ReadOnlyViolation(service, model.name)
 
 
+def _refuse_all_but_assume_role(model: Any, **_: Any) -> None:
+    """The handler of the credentials client: it may send sts:AssumeRole and nothing else."""
+    service = model.service_model.service_name
+    if (service, model.name) != ASSUME_ROLE:
+        raise ReadOnlyViolation(service, model.name)
+
+
 @dataclass(frozen=True)
 class CallError:
     """A call that failed: its error code and message, as AWS sent them."""
@@ -98,7 +124,12 @@ class CallError:
 
 
 class AuditSession:
-    """Makes read-only clients for one set of credentials (a profile, or the environment)."""
+    """Makes read-only clients for one set of credentials (a profile, the environment, or the
+    temporary credentials of a role assumed in a member account).
+
+    boto3 clients are thread-safe but sessions are not (boto3 guide, "Multithreading or
+    multiprocessing with clients"): clients are made under a lock, then shared by the threads
+    that read the account's Regions."""
 
     def __init__(
         self,
@@ -107,6 +138,8 @@ class AuditSession:
         endpoint_url: str | None = None,
         session: Any = None,
     ) -> None:
+        import threading
+
         import boto3  # only when auditing
         from botocore.config import Config
 
@@ -117,23 +150,70 @@ class AuditSession:
             user_agent_extra="kmsguard-audit",
         )
         self._clients: dict[tuple[str, str | None], Any] = {}
-        self.calls = 0  # operations sent (pages counted one by one), for progress and benchmarks
+        self._lock = threading.Lock()
+        self._credentials_client: Any = None  # the sts client of assume_role, made on first use
+        # Operations sent (pages counted one by one), by Region (None: global endpoints), for the
+        # progress line, the summary table and benchmarks.
+        self.calls_by_region: dict[str | None, int] = {}
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return sum(self.calls_by_region.values())
 
     def client(self, service: str, region: str | None = None) -> Any:
         if service not in READ_ONLY_OPERATIONS:
             raise ReadOnlyViolation(service, "*")
         cache_key = (service, region)
-        if cache_key not in self._clients:
-            client = self._session.client(
-                service, region_name=region, endpoint_url=self._endpoint_url, config=self._config
-            )
-            client.meta.events.register("before-parameter-build.*.*", _refuse_unlisted)
-            client.meta.events.register("before-call.*.*", self._count)
-            self._clients[cache_key] = client
-        return self._clients[cache_key]
+        with self._lock:
+            if cache_key not in self._clients:
+                client = self._session.client(
+                    service, region_name=region, endpoint_url=self._endpoint_url, config=self._config
+                )
+                client.meta.events.register("before-parameter-build.*.*", _refuse_unlisted)
+                client.meta.events.register("before-call.*.*", self._counter(service, region))
+                self._clients[cache_key] = client
+            return self._clients[cache_key]
 
-    def _count(self, **_: Any) -> None:
-        self.calls += 1
+    def _counter(self, service: str, region: str | None) -> Any:
+        # IAM, Organizations, S3 listings and STS are global: counted once per account, not per Region.
+        where = None if service in GLOBAL_SERVICES else region
+
+        def count(**_: Any) -> None:
+            with self._lock:
+                self.calls_by_region[where] = self.calls_by_region.get(where, 0) + 1
+
+        return count
+
+    def assume_role(self, role_arn: str, session_name: str = "kmsguard-audit") -> AuditSession:
+        """A session with the temporary credentials of ``role_arn`` (sts:AssumeRole). The call
+        goes through a client of its own whose hook refuses every other operation; the session
+        returned makes read-only clients like this one."""
+        import boto3
+
+        with self._lock:
+            if self._credentials_client is None:
+                sts = self._session.client(
+                    "sts", endpoint_url=self._endpoint_url, config=self._config, region_name="us-east-1"
+                )
+                sts.meta.events.register("before-parameter-build.*.*", _refuse_all_but_assume_role)
+                sts.meta.events.register("before-call.*.*", self._counter("sts", None))
+                self._credentials_client = sts
+            sts = self._credentials_client
+        answer = sts.assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=ASSUME_ROLE_SECONDS
+        )
+        credentials = answer["Credentials"]
+        member = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        return AuditSession(endpoint_url=self._endpoint_url, session=member)
+
+
+# Services whose calls are counted as global (not per Region) in the summary.
+GLOBAL_SERVICES = frozenset({"sts", "iam", "organizations", "s3", "account"})
 
 
 def operation_method(operation: str) -> str:

@@ -73,7 +73,6 @@ class Collector:
     session: AuditSession
     account: str = ""
     gaps: list[dict[str, Any]] = field(default_factory=list)
-    progress: Callable[[str], None] | None = None
 
     def attempt(
         self, service: str, operation: str, region: str | None, resource: str, read: Callable[[], T]
@@ -123,12 +122,17 @@ def _all_pages(client: Any, operation: str, list_key: str, **params: Any) -> Cal
 
 
 def collect_account(
-    session: AuditSession,
-    regions: Sequence[str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    session: AuditSession, regions: Sequence[str] | None = None, concurrency: int = 1
 ) -> dict[str, Any]:
-    """One account record: identity, organisation policies, IAM, and per Region keys, aliases and
-    the resources that use keys."""
+    """One account record (the caller's account): identity, organisation policies, IAM, and per
+    Region keys, aliases and the resources that use keys."""
+    from kmsguard.audit.run import collect_accounts
+
+    return collect_accounts(session, regions=regions, concurrency=concurrency).accounts[0]
+
+
+def identify(session: AuditSession) -> tuple[str, str]:
+    """The caller's account and ARN (sts:GetCallerIdentity); ``AuditError`` when unreadable."""
     sts = session.client("sts", GLOBAL_REGION)
     try:
         caller = call(sts, "GetCallerIdentity")
@@ -136,21 +140,11 @@ def collect_account(
         error = call_error(err)
         detail = f"{error.code}: {error.message}" if error else str(err)
         raise AuditError(f"cannot identify the caller: {detail}") from err
-    account = str(caller["Account"])
-    caller_arn = str(caller["Arn"])
-    collector = Collector(session, account, progress=progress)
-    region_names = list(regions) if regions else enabled_regions(collector)
-    record: dict[str, Any] = {
-        "account": account,
-        "partition": caller_arn.split(":")[1] if caller_arn.count(":") >= 5 else "aws",
-        "caller": caller_arn,
-        "organization": collect_organization(collector),
-        "iam": collect_iam(collector),
-        "global_consumers": collect_s3(collector),
-        "regions": [collect_region(collector, name) for name in region_names],
-    }
-    record["gaps"] = collector.gaps
-    return record
+    return str(caller["Account"]), str(caller["Arn"])
+
+
+def partition_of(arn: str) -> str:
+    return arn.split(":")[1] if arn.count(":") >= 5 else "aws"
 
 
 def enabled_regions(collector: Collector) -> list[str]:
@@ -180,54 +174,188 @@ def enabled_regions(collector: Collector) -> list[str]:
     raise AuditError("cannot list the account's enabled Regions; name them with --regions")
 
 
-def collect_organization(collector: Collector) -> dict[str, Any]:
-    """SCPs and RCPs when readable. ``status``: "ok", "none" (no organisation: none apply) or
-    "unknown" (could not read: they may apply)."""
-    org = collector.session.client("organizations", GLOBAL_REGION)
-    described, na = collector.attempt_or_na(
-        "organizations",
-        "DescribeOrganization",
-        None,
-        collector.account,
-        lambda: call(org, "DescribeOrganization"),
-    )
-    if na is not None:
-        return {"status": "none", "id": None, "scps": [], "rcps": []}
-    if described is None:
-        return {"status": "unknown", "id": None, "scps": None, "rcps": None}
-    result: dict[str, Any] = {"status": "ok", "id": described["Organization"].get("Id")}
-    for name, policy_type in (("scps", "SERVICE_CONTROL_POLICY"), ("rcps", "RESOURCE_CONTROL_POLICY")):
-        listed = collector.attempt(
+_POLICY_TYPES = (("scps", "SERVICE_CONTROL_POLICY"), ("rcps", "RESOURCE_CONTROL_POLICY"))
+
+
+class OrgReader:
+    """The organisation, read once with the caller's credentials (the management account or a
+    delegated administrator can read it; a member account usually cannot), and where each audited
+    account sits in it. SCPs and RCPs are recorded with the targets (root, OUs, the account) of
+    the account's path they are attached to, so the simulator can build the levels that apply.
+
+    ``status`` of an account's organisation record: "ok" (which SCPs and RCPs apply is known),
+    "none" (no organisation: none apply) or "unknown" (could not be read: they may apply)."""
+
+    def __init__(self, collector: Collector) -> None:
+        self._collector = collector  # the caller's: its gaps go to every account record
+        self._org = collector.session.client("organizations", GLOBAL_REGION)
+        self.shared = self._read_shared()
+        self.shared_gaps = list(collector.gaps)
+        self._parents: dict[str, str | None] = {}
+        self._attached: dict[tuple[str, str], list[str] | None] = {}
+        import threading
+
+        self._lock = threading.Lock()
+
+    def _read_shared(self) -> dict[str, Any]:
+        collector = self._collector
+        described, na = collector.attempt_or_na(
             "organizations",
-            "ListPolicies",
+            "DescribeOrganization",
             None,
             collector.account,
-            _all_pages(org, "ListPolicies", "Policies", Filter=policy_type),
+            lambda: call(self._org, "DescribeOrganization"),
         )
-        if listed is None:
-            result["status"] = "unknown"
-            result[name] = None
-            continue
-        documents: list[dict[str, Any]] = []
-        for summary in listed:
-            detail = collector.attempt(
+        if na is not None:
+            return {"status": "none", "id": None, "scps": [], "rcps": []}
+        if described is None:
+            return {"status": "unknown", "id": None, "scps": None, "rcps": None}
+        organization = described["Organization"]
+        result: dict[str, Any] = {
+            "status": "ok",
+            "id": organization.get("Id"),
+            "management_account": organization.get("MasterAccountId"),
+        }
+        members = collector.attempt(
+            "organizations",
+            "ListAccounts",
+            None,
+            collector.account,
+            _all_pages(self._org, "ListAccounts", "Accounts"),
+        )
+        # Names and states only: e-mail addresses are personal data kmsguard does not need.
+        result["accounts"] = (
+            None
+            if members is None
+            else sorted(
+                ({"Id": m.get("Id"), "Name": m.get("Name"), "Status": m.get("Status")} for m in members),
+                key=lambda m: str(m["Id"]),
+            )
+        )
+        for name, policy_type in _POLICY_TYPES:
+            listed = collector.attempt(
                 "organizations",
-                "DescribePolicy",
+                "ListPolicies",
                 None,
-                str(summary.get("Arn")),
-                lambda s=summary: call(org, "DescribePolicy", PolicyId=s["Id"]),
+                collector.account,
+                _all_pages(self._org, "ListPolicies", "Policies", Filter=policy_type),
             )
-            content = detail["Policy"].get("Content") if detail else None
-            documents.append(
+            if listed is None:
+                result["status"] = "unknown"
+                result[name] = None
+                continue
+            result[name] = sorted(
+                (self._policy(summary) for summary in listed), key=lambda p: str(p.get("arn"))
+            )
+        return result
+
+    def _policy(self, summary: dict[str, Any]) -> dict[str, Any]:
+        detail = self._collector.attempt(
+            "organizations",
+            "DescribePolicy",
+            None,
+            str(summary.get("Arn")),
+            lambda: call(self._org, "DescribePolicy", PolicyId=summary["Id"]),
+        )
+        return {
+            "id": summary.get("Id"),
+            "name": summary.get("Name"),
+            "arn": summary.get("Arn"),
+            "aws_managed": bool(summary.get("AwsManaged", False)),
+            "document": detail["Policy"].get("Content") if detail else None,
+        }
+
+    def active_accounts(self) -> list[str] | None:
+        """The organisation's ACTIVE accounts (organizations:ListAccounts), None if unreadable."""
+        members = self.shared.get("accounts")
+        if members is None:
+            return None
+        return sorted(str(m["Id"]) for m in members if m.get("Status") == "ACTIVE")
+
+    def record(self, account: str, collector: Collector) -> dict[str, Any]:
+        """The organisation record of ``account``; what cannot be read becomes gaps of
+        ``collector`` (the account's), the shared gaps are copied there too."""
+        collector.gaps.extend(dict(gap) for gap in self.shared_gaps)
+        shared = self.shared
+        if shared["status"] == "none":
+            return dict(shared)
+        record = {k: v for k, v in shared.items() if k not in ("scps", "rcps")}
+        path = self.path(account, collector) if shared["status"] == "ok" else None
+        if path is None:
+            record["status"] = "unknown"
+        record["path"] = path
+        for name, policy_type in _POLICY_TYPES:
+            policies = shared.get(name)
+            if policies is None:
+                record[name] = None
+                continue
+            attached = self.attachments(path, policy_type, collector) if path is not None else None
+            if attached is None:
+                record["status"] = "unknown"
+            record[name] = [
                 {
-                    "id": summary.get("Id"),
-                    "name": summary.get("Name"),
-                    "arn": summary.get("Arn"),
-                    "document": content,
+                    **policy,
+                    "targets": None
+                    if attached is None
+                    else [t for t in path or () if policy.get("id") in attached.get(t, ())],
                 }
-            )
-        result[name] = documents
-    return result
+                for policy in policies
+            ]
+        return record
+
+    def path(self, account: str, collector: Collector) -> list[str] | None:
+        """Target ids from the root down to the account (root, OUs, account), or None."""
+        chain = [account]
+        while len(chain) < 8:  # an organisation nests OUs at most five deep under the root
+            parent = self._parent(chain[-1], collector)
+            if parent is None:
+                return None
+            chain.append(parent)
+            if parent.startswith("r-"):
+                return list(reversed(chain))
+        return None
+
+    def _parent(self, child: str, collector: Collector) -> str | None:
+        with self._lock:
+            if child in self._parents:
+                return self._parents[child]
+        parents = collector.attempt(
+            "organizations",
+            "ListParents",
+            None,
+            child,
+            _all_pages(self._org, "ListParents", "Parents", ChildId=child),
+        )
+        parent = str(parents[0]["Id"]) if parents else None
+        with self._lock:
+            self._parents[child] = parent
+        return parent
+
+    def attachments(
+        self, path: Sequence[str], policy_type: str, collector: Collector
+    ) -> dict[str, list[str]] | None:
+        """Policy ids attached to each target of ``path``, or None if one could not be read."""
+        found: dict[str, list[str]] = {}
+        for target in path:
+            with self._lock:
+                cached = self._attached.get((target, policy_type), "unread")
+            if cached == "unread":
+                listed = collector.attempt(
+                    "organizations",
+                    "ListPoliciesForTarget",
+                    None,
+                    target,
+                    _all_pages(
+                        self._org, "ListPoliciesForTarget", "Policies", TargetId=target, Filter=policy_type
+                    ),
+                )
+                cached = None if listed is None else sorted(str(p["Id"]) for p in listed)
+                with self._lock:
+                    self._attached[(target, policy_type)] = cached
+            if cached is None:
+                return None
+            found[target] = list(cached)
+        return found
 
 
 def collect_iam(collector: Collector) -> dict[str, Any]:
@@ -259,9 +387,17 @@ def collect_iam(collector: Collector) -> dict[str, Any]:
     }
 
 
-def collect_region(collector: Collector, region: str) -> dict[str, Any]:
-    if collector.progress:
-        collector.progress(f"{collector.account} {region}")
+@dataclass(frozen=True)
+class RegionListing:
+    """What one Region lists: its keys (None: ListKeys failed), aliases and key-using resources."""
+
+    region: str
+    key_arns: tuple[str, ...] | None
+    aliases: list[Any] | None
+    consumers: list[dict[str, Any]]
+
+
+def list_region(collector: Collector, region: str) -> RegionListing:
     kms = collector.session.client("kms", region)
     key_list = collector.attempt(
         "kms", "ListKeys", region, collector.account, _all_pages(kms, "ListKeys", "Keys")
@@ -269,17 +405,19 @@ def collect_region(collector: Collector, region: str) -> dict[str, Any]:
     aliases = collector.attempt(
         "kms", "ListAliases", region, collector.account, _all_pages(kms, "ListAliases", "Aliases")
     )
-    return {
-        "region": region,
-        "keys": None
-        if key_list is None
-        else [collect_key(collector, kms, region, k["KeyArn"]) for k in key_list],
-        "aliases": None if aliases is None else plain_json(aliases),
-        "consumers": list(collect_regional_consumers(collector, region)),
-    }
+    return RegionListing(
+        region=region,
+        key_arns=None if key_list is None else tuple(sorted(str(k["KeyArn"]) for k in key_list)),
+        aliases=None
+        if aliases is None
+        else sorted(plain_json(aliases), key=lambda a: str(a.get("AliasName"))),
+        consumers=sorted(collect_regional_consumers(collector, region), key=lambda c: str(c["arn"])),
+    )
 
 
-def collect_key(collector: Collector, kms: Any, region: str, key_arn: str) -> dict[str, Any]:
+def collect_key(collector: Collector, region: str, key_arn: str) -> dict[str, Any]:
+    kms = collector.session.client("kms", region)
+
     def attempt(operation: str, read: Callable[[], T]) -> T | None:
         return collector.attempt("kms", operation, region, key_arn, read)
 
@@ -331,7 +469,7 @@ def collect_key(collector: Collector, kms: Any, region: str, key_arn: str) -> di
         "policy": policy,
         "rotation": rotation_record,
         "rotations": None if rotations is None else plain_json(rotations),
-        "grants": None if grants is None else plain_json(grants),
+        "grants": None if grants is None else sorted(plain_json(grants), key=lambda g: str(g.get("GrantId"))),
         "tags": None if tags is None else plain_json(tags),
         "public_key": public_key,
     }
@@ -374,7 +512,7 @@ def collect_s3(collector: Collector) -> list[dict[str, Any]]:
                 "bucket_key_enabled": rule.get("BucketKeyEnabled", False),
             }
             found.append(_consumer("s3", "AWS::S3::Bucket", arn, key, True, details))
-    return found
+    return sorted(found, key=lambda c: str(c["arn"]))
 
 
 def collect_regional_consumers(collector: Collector, region: str) -> Iterator[dict[str, Any]]:

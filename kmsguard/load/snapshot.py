@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,6 +23,7 @@ from kmsguard.findings import Diagnostic, InputError
 from kmsguard.load.base import RULE_NOT_ANALYSED, LoadContext, LoadResult
 from kmsguard.load.policy_builder import build_policy
 from kmsguard.model import Inventory, OrgContext
+from kmsguard.model.inventory import OrgPlacement, OrgPolicy
 from kmsguard.model.policy import Policy, PolicyKind
 from kmsguard.model.resources import (
     Alias,
@@ -34,7 +36,6 @@ from kmsguard.model.resources import (
     ManagedPolicy,
     NamedPolicy,
     Source,
-    StandalonePolicy,
 )
 from kmsguard.model.span import Span
 from kmsguard.model.values import Unknown
@@ -48,11 +49,25 @@ _MARKER = re.compile(rb'^\s*\{\s*"format"\s*:\s*"' + SNAPSHOT_FORMAT.encode() + 
 MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024 * 1024
 
 # What each unreadable call leaves unknown, for the KMS105 message.
+_IAM_UNKNOWN = (
+    "the account's IAM users, groups, roles and their policies are unknown, so who may use its keys "
+    "is incomplete"
+)
+_ORG_UNKNOWN = (
+    "which SCPs and RCPs apply to the account is unknown: the access answers for its keys leave them "
+    "out, and one may deny access reported as allowed"
+)
 _GAP_CONSEQUENCE = {
-    "GetAccountAuthorizationDetails": "the account's IAM users, groups, roles and their policies are "
-    "unknown, so who may use its keys is incomplete",
-    "DescribeOrganization": "the organisation's SCPs and RCPs are unknown (they may restrict or allow less)",
-    "ListPolicies": "the organisation's SCPs or RCPs are unknown (they may restrict or allow less)",
+    "GetAccountAuthorizationDetails": _IAM_UNKNOWN,
+    "DescribeOrganization": _ORG_UNKNOWN,
+    "ListPolicies": _ORG_UNKNOWN,
+    "DescribePolicy": _ORG_UNKNOWN,
+    "ListParents": _ORG_UNKNOWN,
+    "ListPoliciesForTarget": _ORG_UNKNOWN,
+    "ListAccounts": "the organisation's member accounts are unknown: only the audited accounts count "
+    "as inside it",
+    "AssumeRole": "nothing in this account was read: its keys, policies and grants are unknown",
+    "GetCallerIdentity": "nothing in this account was read: its keys, policies and grants are unknown",
     "ListKeys": "the keys of this Region are unknown",
     "ListAliases": "the aliases of this Region are unknown",
 }
@@ -137,7 +152,8 @@ def load_snapshot_text(path: str, text: str, ctx: LoadContext) -> LoadResult:
 
 def load_snapshot(document: dict[str, Any], path: str, ctx: LoadContext) -> LoadResult:
     """The inventory of a parsed snapshot. A malformed account record is an ``InputError``; the
-    other accounts still load."""
+    other accounts still load. The deployment context is the snapshot's (``deployment_context``),
+    except what the command line set."""
     result = LoadResult()
     parts: list[Inventory] = []
     accounts = [a for a in document.get("accounts", [])]
@@ -149,17 +165,68 @@ def load_snapshot(document: dict[str, Any], path: str, ctx: LoadContext) -> Load
             result.errors.append(InputError(path, 0, f"malformed snapshot: account #{index + 1}: {err!r}"))
             continue
         result.diagnostics.extend(mapper.diagnostics)
-    ids = {str(a.get("account")) for a in accounts if isinstance(a, dict)}
-    only = next(iter(ids)) if len(ids) == 1 else None
-    org = OrgContext(
-        account=ctx.account or only,
-        region=ctx.region,
-        partition=ctx.partition,
-        org_id=ctx.org_id,
-        trusted_accounts=ctx.trusted_accounts,
-    )
-    result.inventory = Inventory.merge(parts, org=org)
+    merged = Inventory.merge(parts, org=deployment_context(document, ctx).org())
+    result.inventory = replace(merged, org_policies=_one_per_policy(merged.org_policies))
     return result
+
+
+def deployment_context(document: dict[str, Any], ctx: LoadContext) -> LoadContext:
+    """What the snapshot says about where its keys live, under what the command line set: the
+    account (when there is one), the organisation (when every account names the same one), and
+    the accounts inside it -- the organisation's members when they were listed, and every
+    audited account -- which count as trusted when no ``--trusted-accounts`` is given."""
+    records = [a for a in document.get("accounts") or [] if isinstance(a, dict) and a.get("account")]
+    audited = sorted({str(a["account"]) for a in records})
+    org_ids = sorted({str(o["id"]) for a in records if (o := a.get("organization") or {}).get("id")})
+    members = {
+        str(m.get("Id"))
+        for a in records
+        for m in (a.get("organization") or {}).get("accounts") or []
+        if isinstance(m, dict) and m.get("Id")
+    }
+    inside = sorted(set(audited) | members)
+    trusted = ctx.trusted_accounts or (tuple(inside) if len(inside) > 1 else ())
+    return LoadContext(
+        account=ctx.account or (audited[0] if len(audited) == 1 else None),
+        region=ctx.region,
+        partition=ctx.partition
+        if ctx.partition != "aws" or not records
+        else str(records[0].get("partition") or "aws"),
+        org_id=ctx.org_id or (org_ids[0] if len(org_ids) == 1 else None),
+        trusted_accounts=trusted,
+    )
+
+
+def deployment_org(cli: LoadContext, loaded: OrgContext) -> OrgContext:
+    """The context the rules see: what the command line set, else what the inputs said (a
+    snapshot knows its accounts and organisation). For ``run_check``, whose merge today keeps
+    the command line's context only."""
+    return OrgContext(
+        account=cli.account or loaded.account,
+        region=cli.region or loaded.region,
+        partition=cli.partition if cli.partition != "aws" else loaded.partition,
+        org_id=cli.org_id or loaded.org_id,
+        trusted_accounts=cli.trusted_accounts or loaded.trusted_accounts,
+    )
+
+
+def _one_per_policy(policies: Iterable[OrgPolicy]) -> tuple[OrgPolicy, ...]:
+    """Each SCP/RCP once (every account record of an organisation repeats them), with the targets
+    read from every account's path; unknown targets win over known ones."""
+    by_address: dict[str, OrgPolicy] = {}
+    for policy in policies:
+        seen = by_address.get(policy.address)
+        if seen is None:
+            by_address[policy.address] = policy
+        elif isinstance(seen.targets, Unknown):
+            continue
+        elif isinstance(policy.targets, Unknown):
+            by_address[policy.address] = replace(seen, targets=policy.targets)
+        else:
+            by_address[policy.address] = replace(
+                seen, targets=tuple(sorted(set(seen.targets) | set(policy.targets)))
+            )
+    return tuple(by_address[a] for a in sorted(by_address))
 
 
 class _AccountMapper:
@@ -204,7 +271,9 @@ class _AccountMapper:
                 grants.extend(self.grant(raw["arn"], g) for g in raw.get("grants") or [])
             consumers.extend(self.consumer(c) for c in region.get("consumers") or [])
         identities, managed = self.iam()
+        org_policies, placement = self.organization()
         self.gaps()
+        self.unknown_without_gap()
         return Inventory(
             keys=tuple(keys),
             aliases=tuple(aliases),
@@ -212,7 +281,8 @@ class _AccountMapper:
             identities=tuple(identities),
             managed_policies=tuple(managed),
             consumers=tuple(consumers),
-            policies=tuple(self.organization_policies()),
+            org_policies=tuple(org_policies),
+            org_placements=(placement,),
         )
 
     # -- policies ------------------------------------------------------------------------------
@@ -376,16 +446,57 @@ class _AccountMapper:
 
     # -- Organizations, consumers, gaps ------------------------------------------------------
 
-    def organization_policies(self) -> Iterable[StandalonePolicy]:
+    def organization(self) -> tuple[list[OrgPolicy], OrgPlacement]:
+        """The SCPs and RCPs the record lists, with their targets, and the account's place."""
         org = self.record.get("organization") or {}
+        status = org.get("status")
+        policies: list[OrgPolicy] = []
         for list_key, kind in (("scps", PolicyKind.SCP), ("rcps", PolicyKind.RCP)):
             for raw in org.get(list_key) or []:
                 address = str(raw.get("arn") or raw.get("id"))
-                if raw.get("document") is None:
-                    continue  # DescribePolicy failed: its gap says so
-                document = self.policy(raw["document"], kind, address)
-                if isinstance(document, Policy):
-                    yield StandalonePolicy(address, Source.ACCOUNT, document, self.span)
+                document: Policy | Unknown = (
+                    Unknown(f"document of {address}", self.span, "DescribePolicy could not be read")
+                    if raw.get("document") is None
+                    else self.policy(raw["document"], kind, address)
+                )
+                targets = raw.get("targets")
+                policies.append(
+                    OrgPolicy(
+                        address=address,
+                        kind=kind,
+                        document=document,
+                        targets=Unknown(f"targets of {address}", self.span, "attachments could not be read")
+                        if targets is None
+                        else tuple(str(t) for t in targets),
+                        source=Source.ACCOUNT,
+                        span=self.span,
+                        name=raw.get("name"),
+                        aws_managed=bool(raw.get("aws_managed", False)),
+                    )
+                )
+        path = org.get("path")
+        unknown = None
+        if status not in ("ok", "none"):
+            unknown = "the organisation could not be read"
+        elif status == "ok" and (org.get("scps") is None or org.get("rcps") is None):
+            unknown = "the organisation's SCPs or RCPs could not be read"
+        placement = OrgPlacement(
+            account=self.account,
+            org_id=org.get("id") if status != "none" else None,
+            path=()
+            if status == "none"
+            else (
+                Unknown(
+                    f"place of {self.account} in its organisation", self.span, "ListParents could not be read"
+                )
+                if path is None
+                else tuple(str(t) for t in path)
+            ),
+            management_account=org.get("management_account"),
+            unknown=unknown,
+            span=self.span,
+        )
+        return policies, placement
 
     def consumer(self, raw: dict[str, Any]) -> KeyConsumer:
         arn = str(raw["arn"])
@@ -401,6 +512,27 @@ class _AccountMapper:
             if encrypted is None
             else bool(encrypted),
             details=dict(raw.get("details") or {}),
+        )
+
+    def unknown_without_gap(self) -> None:
+        """A record that says IAM or the organisation is unknown but carries no gap for it (a
+        hand-made or trimmed snapshot) is reported all the same: never a clean bill."""
+        gap_operations = {str(g.get("operation")) for g in self.record.get("gaps") or []}
+        iam = self.record.get("iam") or {}
+        if iam.get("status") != "ok" and "GetAccountAuthorizationDetails" not in gap_operations:
+            self._incomplete("iam", f"IAM of account {self.account} was not read: {_IAM_UNKNOWN}")
+        org_status = (self.record.get("organization") or {}).get("status")
+        org_operations = {op for op, text in _GAP_CONSEQUENCE.items() if text == _ORG_UNKNOWN}
+        if org_status not in ("ok", "none") and not gap_operations & org_operations:
+            self._incomplete(
+                "organizations", f"the organisation of account {self.account} was not read: {_ORG_UNKNOWN}"
+            )
+        if self.record.get("regions") is None and not gap_operations & {"AssumeRole", "GetCallerIdentity"}:
+            self._incomplete("regions", f"no Region of account {self.account} was read")
+
+    def _incomplete(self, part: str, message: str) -> None:
+        self.diagnostics.append(
+            Diagnostic(RULE_NOT_ANALYSED, message, self.span, self.account, f"unknown:{part}")
         )
 
     def gaps(self) -> None:
