@@ -48,6 +48,12 @@ def _pattern(pattern: str) -> re.Pattern[str]:
 def matching_kms_actions(action: str) -> tuple[str, ...]:
     """The KMS actions an Action entry matches: ``"kms:Get*"`` -> GetKeyPolicy, GetPublicKey...;
     ``"*"`` -> all of them; another service's action -> none."""
+    # Located strings hash and compare as their text: the cache is keyed by what was written.
+    return _matching_kms_actions(str(action))
+
+
+@lru_cache(maxsize=4096)
+def _matching_kms_actions(action: str) -> tuple[str, ...]:
     if action.strip() == "*":
         return kms_action_names()
     if not action.lower().startswith(KMS_PREFIX):
