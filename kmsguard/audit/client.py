@@ -21,7 +21,9 @@ from typing import Any
 # GetParametersForImport and other calls that return secrets are deliberately absent.
 READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
     "sts": frozenset({"GetCallerIdentity"}),
-    "ec2": frozenset({"DescribeRegions"}),
+    "ec2": frozenset(
+        {"DescribeRegions", "GetEbsEncryptionByDefault", "GetEbsDefaultKmsKeyId", "DescribeVolumes"}
+    ),
     "account": frozenset({"ListRegions"}),
     "kms": frozenset(
         {
@@ -52,6 +54,12 @@ READ_ONLY_OPERATIONS: Mapping[str, frozenset[str]] = {
     "sns": frozenset({"ListTopics", "GetTopicAttributes"}),
     "logs": frozenset({"DescribeLogGroups"}),
     "secretsmanager": frozenset({"ListSecrets"}),
+    "rds": frozenset({"DescribeDBInstances", "DescribeDBClusters"}),
+    "cloudtrail": frozenset({"DescribeTrails"}),
+    "dynamodb": frozenset({"ListTables", "DescribeTable"}),
+    # ListFunctions also returns environment variable values: the collector keeps only the key ARN.
+    "lambda": frozenset({"ListFunctions"}),
+    "efs": frozenset({"DescribeFileSystems"}),
 }
 READ_ONLY_VERBS = ("List", "Get", "Describe")
 
@@ -217,10 +225,11 @@ GLOBAL_SERVICES = frozenset({"sts", "iam", "organizations", "s3", "account"})
 
 
 def operation_method(operation: str) -> str:
-    """boto3's method name for an operation: ``GetKeyPolicy`` -> ``get_key_policy``."""
-    import re
+    """boto3's method name for an operation: ``GetKeyPolicy`` -> ``get_key_policy``,
+    ``DescribeDBInstances`` -> ``describe_db_instances`` (botocore's own rule for acronyms)."""
+    from botocore import xform_name
 
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", operation).lower()
+    return str(xform_name(operation))
 
 
 def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:

@@ -516,6 +516,12 @@ def collect_s3(collector: Collector) -> list[dict[str, Any]]:
 
 
 def collect_regional_consumers(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    """The key-using resources of one Region, service by service."""
+    for read in _REGIONAL_READERS:
+        yield from read(collector, region)
+
+
+def _sqs_queues(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     sqs = collector.session.client("sqs", region)
     urls = collector.attempt(
         "sqs", "ListQueues", region, collector.account, _all_pages(sqs, "ListQueues", "QueueUrls")
@@ -538,6 +544,8 @@ def collect_regional_consumers(collector: Collector, region: str) -> Iterator[di
         encrypted = True if key else (managed == "true" if managed is not None else None)
         yield _consumer("sqs", "AWS::SQS::Queue", attrs.get("QueueArn", url), key, encrypted, {"url": url})
 
+
+def _sns_topics(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     sns = collector.session.client("sns", region)
     topics = collector.attempt(
         "sns", "ListTopics", region, collector.account, _all_pages(sns, "ListTopics", "Topics")
@@ -557,6 +565,8 @@ def collect_regional_consumers(collector: Collector, region: str) -> Iterator[di
         key = attrs.get("Attributes", {}).get("KmsMasterKeyId")
         yield _consumer("sns", "AWS::SNS::Topic", arn, key, bool(key), {})
 
+
+def _log_groups(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     logs = collector.session.client("logs", region)
     groups = collector.attempt(
         "logs",
@@ -570,6 +580,8 @@ def collect_regional_consumers(collector: Collector, region: str) -> Iterator[di
         arn = str(group.get("arn", group.get("logGroupName")))
         yield _consumer("logs", "AWS::Logs::LogGroup", arn, group.get("kmsKeyId"), True, {})
 
+
+def _secrets(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     secrets = collector.session.client("secretsmanager", region)
     listed = collector.attempt(
         "secretsmanager",
@@ -583,6 +595,237 @@ def collect_regional_consumers(collector: Collector, region: str) -> Iterator[di
         yield _consumer(
             "secretsmanager", "AWS::SecretsManager::Secret", secret["ARN"], secret.get("KmsKeyId"), True, {}
         )
+
+
+# The account's EBS encryption settings of a Region have no ARN and no CloudFormation type: the
+# snapshot names them with this pseudo-ARN and type (docs/audit.md).
+EBS_DEFAULT_TYPE = "AWS::EC2::EBSEncryptionByDefault"
+
+
+def ebs_default_address(partition: str, region: str, account: str) -> str:
+    return f"arn:{partition}:ec2:{region}:{account}:ebs-encryption-by-default"
+
+
+def partition_of_region(region: str) -> str:
+    """AWS General Reference, "Amazon Resource Names (ARNs)": the partition of a Region."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _ebs_default(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    """EC2 User Guide, "Amazon EBS encryption", "Encryption by default": whether new volumes are
+    encrypted, and the key a volume created encrypted without naming one gets (also when
+    encryption by default is off). Always one record per Region, so an unreadable answer is a
+    record with a null, never a missing record."""
+    ec2 = collector.session.client("ec2", region)
+    address = ebs_default_address(partition_of_region(region), region, collector.account)
+    enabled = collector.attempt(
+        "ec2",
+        "GetEbsEncryptionByDefault",
+        region,
+        address,
+        lambda: call(ec2, "GetEbsEncryptionByDefault").get("EbsEncryptionByDefault"),
+    )
+    key = collector.attempt(
+        "ec2",
+        "GetEbsDefaultKmsKeyId",
+        region,
+        address,
+        lambda: call(ec2, "GetEbsDefaultKmsKeyId").get("KmsKeyId"),
+    )
+    details: dict[str, Any] = {"account_default": True}
+    if key is None:
+        details["default_key_unreadable"] = True
+    yield _consumer("ebs", EBS_DEFAULT_TYPE, address, key, enabled, details)
+
+
+def _ebs_volumes(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    ec2 = collector.session.client("ec2", region)
+    volumes = collector.attempt(
+        "ec2", "DescribeVolumes", region, collector.account, _all_pages(ec2, "DescribeVolumes", "Volumes")
+    )
+    partition = partition_of_region(region)
+    for volume in volumes or []:
+        volume_id = str(volume["VolumeId"])
+        # EC2 volumes have ARNs of this form (Service Authorization Reference, "Amazon EC2",
+        # resource type "volume") though DescribeVolumes does not return them.
+        arn = f"arn:{partition}:ec2:{region}:{collector.account}:volume/{volume_id}"
+        encrypted = volume.get("Encrypted")
+        key = volume.get("KmsKeyId") if encrypted else None
+        yield _consumer("ebs", "AWS::EC2::Volume", arn, key, encrypted, {"volume_id": volume_id})
+
+
+# RDS fields naming other keys of an instance or cluster, under the Terraform loader's names.
+_RDS_OTHER_KEYS = (
+    ("PerformanceInsightsKMSKeyId", "performance_insights_kms_key_id"),
+    ("MasterUserSecret", "master_user_secret_kms_key_id"),
+)
+
+
+def _rds_details(database: dict[str, Any], identifier: str) -> dict[str, Any]:
+    details: dict[str, Any] = {"identifier": database.get(identifier)}
+    for field_name, detail in _RDS_OTHER_KEYS:
+        value = database.get(field_name)
+        if isinstance(value, dict):
+            value = value.get("KmsKeyId")
+        if value:
+            details[detail] = value
+    return details
+
+
+def _rds(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    """DB instances and clusters (RDS User Guide, "Encrypting Amazon RDS resources"). An instance
+    of an Aurora cluster is skipped: its storage is the cluster's, encrypted with the cluster's
+    key, and the IaC loaders model the cluster (aws_rds_cluster, AWS::RDS::DBCluster) only."""
+    rds = collector.session.client("rds", region)
+    instances = collector.attempt(
+        "rds",
+        "DescribeDBInstances",
+        region,
+        collector.account,
+        _all_pages(rds, "DescribeDBInstances", "DBInstances"),
+    )
+    for instance in instances or []:
+        if instance.get("DBClusterIdentifier"):
+            continue
+        encrypted = instance.get("StorageEncrypted")
+        yield _consumer(
+            "rds",
+            "AWS::RDS::DBInstance",
+            str(instance["DBInstanceArn"]),
+            instance.get("KmsKeyId") if encrypted else None,
+            encrypted,
+            _rds_details(instance, "DBInstanceIdentifier"),
+        )
+    clusters = collector.attempt(
+        "rds",
+        "DescribeDBClusters",
+        region,
+        collector.account,
+        _all_pages(rds, "DescribeDBClusters", "DBClusters"),
+    )
+    for cluster in clusters or []:
+        encrypted = cluster.get("StorageEncrypted")
+        yield _consumer(
+            "rds",
+            "AWS::RDS::DBCluster",
+            str(cluster["DBClusterArn"]),
+            cluster.get("KmsKeyId") if encrypted else None,
+            encrypted,
+            _rds_details(cluster, "DBClusterIdentifier"),
+        )
+
+
+def _trails(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    """CloudTrail User Guide, "Viewing trails": a multi-Region trail appears in every Region (as a
+    shadow trail outside its home Region), and an organisation trail in every member account.
+    Each trail is recorded once: in its home Region, by the account that owns it (the account
+    field of its ARN). Without a KMS key, log files are encrypted with SSE-S3."""
+    cloudtrail = collector.session.client("cloudtrail", region)
+    trails = collector.attempt(
+        "cloudtrail",
+        "DescribeTrails",
+        region,
+        collector.account,
+        _all_pages(cloudtrail, "DescribeTrails", "trailList", includeShadowTrails=True),
+    )
+    for trail in trails or []:
+        arn = str(trail.get("TrailARN", ""))
+        home = trail.get("HomeRegion", region)
+        if home != region or (arn.count(":") >= 5 and arn.split(":")[4] != collector.account):
+            continue
+        details = {
+            "home_region": home,
+            "multi_region": trail.get("IsMultiRegionTrail", False),
+            "organization_trail": trail.get("IsOrganizationTrail", False),
+        }
+        yield _consumer("cloudtrail", "AWS::CloudTrail::Trail", arn, trail.get("KmsKeyId"), True, details)
+
+
+def _dynamodb_tables(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    """DynamoDB Developer Guide, "Encryption at rest": every table is encrypted; SSEDescription
+    with SSEType KMS names the KMS key (the AWS managed key or a customer managed key), no
+    SSEDescription means an AWS owned key."""
+    dynamodb = collector.session.client("dynamodb", region)
+    names = collector.attempt(
+        "dynamodb", "ListTables", region, collector.account, _all_pages(dynamodb, "ListTables", "TableNames")
+    )
+    partition = partition_of_region(region)
+    for name in names or []:
+        arn = f"arn:{partition}:dynamodb:{region}:{collector.account}:table/{name}"
+        table = collector.attempt(
+            "dynamodb",
+            "DescribeTable",
+            region,
+            arn,
+            lambda n=name: call(dynamodb, "DescribeTable", TableName=n)["Table"],
+        )
+        if table is None:
+            yield _consumer("dynamodb", "AWS::DynamoDB::Table", arn, None, None, {"unreadable": True})
+            continue
+        sse = table.get("SSEDescription") or {}
+        uses_kms = sse.get("SSEType") == "KMS" and sse.get("Status") in ("ENABLED", "UPDATING", None)
+        key = sse.get("KMSMasterKeyArn") if uses_kms else None
+        details = {"key_type": "KMS" if uses_kms else "AWS_OWNED", "sse_status": sse.get("Status")}
+        yield _consumer(
+            "dynamodb", "AWS::DynamoDB::Table", str(table.get("TableArn", arn)), key, True, details
+        )
+
+
+def _lambda_functions(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    """Lambda Developer Guide, "Securing environment variables": KMSKeyArn, else the AWS managed
+    key aws/lambda. ListFunctions returns the variables' values too: only the key ARN is kept,
+    never a variable's name or value."""
+    lambda_client = collector.session.client("lambda", region)
+    functions = collector.attempt(
+        "lambda",
+        "ListFunctions",
+        region,
+        collector.account,
+        _all_pages(lambda_client, "ListFunctions", "Functions"),
+    )
+    for function in functions or []:
+        arn = str(function["FunctionArn"])
+        yield _consumer("lambda", "AWS::Lambda::Function", arn, function.get("KMSKeyArn"), True, {})
+
+
+def _efs_file_systems(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
+    efs = collector.session.client("efs", region)
+    systems = collector.attempt(
+        "efs",
+        "DescribeFileSystems",
+        region,
+        collector.account,
+        _all_pages(efs, "DescribeFileSystems", "FileSystems"),
+    )
+    partition = partition_of_region(region)
+    for system in systems or []:
+        system_id = str(system["FileSystemId"])
+        arn = str(
+            system.get("FileSystemArn")
+            or f"arn:{partition}:elasticfilesystem:{region}:{collector.account}:file-system/{system_id}"
+        )
+        encrypted = system.get("Encrypted")
+        key = system.get("KmsKeyId") if encrypted else None
+        yield _consumer("efs", "AWS::EFS::FileSystem", arn, key, encrypted, {"file_system_id": system_id})
+
+
+_REGIONAL_READERS: tuple[Callable[[Collector, str], Iterator[dict[str, Any]]], ...] = (
+    _sqs_queues,
+    _sns_topics,
+    _log_groups,
+    _secrets,
+    _ebs_default,
+    _ebs_volumes,
+    _rds,
+    _trails,
+    _dynamodb_tables,
+    _lambda_functions,
+    _efs_file_systems,
+)
 
 
 def _consumer(

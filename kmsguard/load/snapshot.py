@@ -47,6 +47,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 _MARKER = re.compile(rb'^\s*\{\s*"format"\s*:\s*"' + SNAPSHOT_FORMAT.encode() + rb'"')
 # Decompressed snapshots larger than this are refused (a gzip bomb, or not a snapshot).
 MAX_SNAPSHOT_BYTES = 2 * 1024 * 1024 * 1024
+# KMS Developer Guide, "AWS managed keys": their aliases are alias/aws/<service>.
+AWS_MANAGED_ALIAS_PREFIX = "alias/aws/"
 
 # What each unreadable call leaves unknown, for the KMS105 message.
 _IAM_UNKNOWN = (
@@ -70,6 +72,31 @@ _GAP_CONSEQUENCE = {
     "GetCallerIdentity": "nothing in this account was read: its keys, policies and grants are unknown",
     "ListKeys": "the keys of this Region are unknown",
     "ListAliases": "the aliases of this Region are unknown",
+    "GetEbsDefaultKmsKeyId": "the account's default EBS key in this Region is unknown: a volume created "
+    "encrypted without naming a key uses it",
+    "GetEbsEncryptionByDefault": "whether new EBS volumes in this Region are encrypted by default is unknown",
+    **{
+        operation: f"the {what} in this Region and the keys they use are unknown, so the resources "
+        "using its keys are incomplete"
+        for operation, what in (
+            ("ListQueues", "SQS queues"),
+            ("ListTopics", "SNS topics"),
+            ("DescribeLogGroups", "CloudWatch Logs log groups"),
+            ("ListSecrets", "Secrets Manager secrets"),
+            ("DescribeVolumes", "EBS volumes"),
+            ("DescribeDBInstances", "RDS DB instances"),
+            ("DescribeDBClusters", "RDS DB clusters"),
+            ("DescribeTrails", "CloudTrail trails"),
+            ("ListTables", "DynamoDB tables"),
+            ("ListFunctions", "Lambda functions"),
+            ("DescribeFileSystems", "EFS file systems"),
+        )
+    },
+    "ListBuckets": "the account's S3 buckets and the keys they use are unknown",
+    **{
+        operation: "whether and with which key this resource encrypts is unknown"
+        for operation in ("GetBucketEncryption", "GetQueueAttributes", "GetTopicAttributes", "DescribeTable")
+    },
 }
 
 
@@ -238,11 +265,13 @@ class _AccountMapper:
         self.account = str(record["account"])
         self.partition = str(record.get("partition") or ctx.partition)
         self.diagnostics: list[Diagnostic] = []
+        self.aws_managed: dict[str, str] = {}
 
     def inventory(self) -> Inventory:
         keys: list[Key] = []
         aliases: list[Alias] = []
         grants: list[Grant] = []
+        self.aws_managed = self.aws_managed_keys()
         consumers = [self.consumer(c) for c in self.record.get("global_consumers") or []]
         for region in self.record.get("regions") or []:
             region_name = str(region["region"])
@@ -498,20 +527,70 @@ class _AccountMapper:
         )
         return policies, placement
 
+    def aws_managed_keys(self) -> dict[str, str]:
+        """The AWS managed keys of the account, by every identifier a resource may name them with
+        (key ARN, key id, alias ARN), each mapped to its ``alias/aws/<service>`` name: from the
+        Regions' alias lists, and from DescribeKey (KeyManager AWS) for a key without alias."""
+        found: dict[str, str] = {}
+        for region in self.record.get("regions") or []:
+            region_name = str(region.get("region"))
+            prefix = f"arn:{self.partition}:kms:{region_name}:{self.account}:"
+            for alias in region.get("aliases") or []:
+                name = str(alias.get("AliasName", ""))
+                if not name.startswith(AWS_MANAGED_ALIAS_PREFIX):
+                    continue
+                found[prefix + name] = name
+                target = alias.get("TargetKeyId")
+                if target:
+                    found[str(target)] = name
+                    found[f"{prefix}key/{target}"] = name
+            for key in region.get("keys") or []:
+                meta = key.get("metadata") or {}
+                if meta.get("KeyManager") == "AWS":
+                    found.setdefault(str(key["arn"]), str(key["arn"]))
+                    found.setdefault(str(meta.get("KeyId")), str(key["arn"]))
+        return found
+
+    def aws_managed_name(self, key: str) -> str | None:
+        """``alias/aws/<service>`` (or the key's ARN) when ``key`` names an AWS managed key of the
+        account; None for a customer managed key, or a key of another account (kept as is)."""
+        if key.startswith(AWS_MANAGED_ALIAS_PREFIX):
+            return key
+        if key.startswith("arn:") and ":alias/aws/" in key and key.split(":")[4] == self.account:
+            return key.split(":", 5)[5]
+        return self.aws_managed.get(key)
+
     def consumer(self, raw: dict[str, Any]) -> KeyConsumer:
+        """The same shape as the IaC loaders give (kmsguard/load/cloudformation.py ``consumer``): an
+        AWS managed key is no customer key (``key`` None, its alias name in ``aws_managed_key``)."""
         arn = str(raw["arn"])
+        service = str(raw["service"])
         encrypted = raw.get("encrypted")
+        details = dict(raw.get("details") or {})
+        key: Any = raw.get("key")
+        managed = self.aws_managed_name(str(key)) if key else None
+        if managed is not None:
+            # KMS Developer Guide, "AWS managed keys": their policy is AWS's, not the account's.
+            details["aws_managed_key"] = managed
+            key = None
+        if service == "dynamodb" and details.get("key_type") == "KMS":
+            # The Terraform loader's key_type: which kind of KMS key the table uses.
+            details["key_type"] = "CUSTOMER_MANAGED" if key is not None else "AWS_MANAGED"
+        if service == "ebs" and details.get("default_key_unreadable"):
+            key = Unknown(
+                f"default EBS key of {arn}", self.span, "ec2:GetEbsDefaultKmsKeyId could not be read"
+            )
         return KeyConsumer(
             address=arn,
-            resource_type=str(raw.get("resource_type") or raw["service"]),
-            service=str(raw["service"]),
+            resource_type=str(raw.get("resource_type") or service),
+            service=service,
             source=Source.ACCOUNT,
-            key=raw.get("key"),
+            key=key,
             span=self.span,
             encrypted=Unknown(f"encryption of {arn}", self.span, "could not be read")
             if encrypted is None
             else bool(encrypted),
-            details=dict(raw.get("details") or {}),
+            details=details,
         )
 
     def unknown_without_gap(self) -> None:

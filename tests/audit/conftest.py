@@ -144,3 +144,90 @@ def seed_world(endpoint: str) -> dict[str, str]:
     )
     arns["fine"] = fine["Arn"]
     return arns
+
+
+# A value that must never reach a snapshot: a Lambda environment variable (tests/audit/test_consumers.py).
+LAMBDA_SECRET = "s3cr3t-env-value-never-collected"
+SECRET_STRING = "s3cr3t-secret-string-never-collected"
+
+
+def _lambda_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "def handle(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def seed_consumers(endpoint: str, arns: dict[str, str]) -> dict[str, str]:
+    """The key-using resources fixtures/audit/main.tf declares, beside seed_world's keys; returns
+    their ARNs by Terraform resource name."""
+    made: dict[str, str] = {}
+    norotate, fine = arns["norotate"], arns["fine"]
+    s3 = _client(endpoint, "s3")
+    s3.create_bucket(Bucket="kmsguard-audit-logs")
+    made["audit_logs"] = "arn:aws:s3:::kmsguard-audit-logs"
+
+    ec2_us = _client(endpoint, "ec2", "us-east-1")
+    ec2_us.enable_ebs_encryption_by_default()
+    made["default_us"] = f"arn:aws:ec2:us-east-1:{ACCOUNT}:ebs-encryption-by-default"
+    made["default_eu"] = f"arn:aws:ec2:eu-west-1:{ACCOUNT}:ebs-encryption-by-default"
+    volume = ec2_us.create_volume(AvailabilityZone="us-east-1a", Size=8, Encrypted=True, KmsKeyId=norotate)
+    made["data"] = f"arn:aws:ec2:us-east-1:{ACCOUNT}:volume/{volume['VolumeId']}"
+
+    rds = _client(endpoint, "rds", "us-east-1")
+    made["orders_db"] = rds.create_db_instance(
+        DBInstanceIdentifier="orders",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="admin_user",
+        MasterUserPassword="not-collected-1",
+        AllocatedStorage=20,
+        StorageEncrypted=True,
+        KmsKeyId=norotate,
+    )["DBInstance"]["DBInstanceArn"]
+
+    trail_us = _client(endpoint, "cloudtrail", "us-east-1")
+    made["audit"] = trail_us.create_trail(Name="audit", S3BucketName="kmsguard-audit-logs")["TrailARN"]
+    trail_eu = _client(endpoint, "cloudtrail", "eu-west-1")
+    made["everywhere"] = trail_eu.create_trail(
+        Name="everywhere", S3BucketName="kmsguard-audit-logs", IsMultiRegionTrail=True, KmsKeyId=fine
+    )["TrailARN"]
+
+    table = {
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    dynamodb_us = _client(endpoint, "dynamodb", "us-east-1")
+    made["orders"] = dynamodb_us.create_table(
+        TableName="orders",
+        SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": norotate},
+        **table,
+    )["TableDescription"]["TableArn"]
+    made["sessions"] = dynamodb_us.create_table(TableName="sessions", **table)["TableDescription"]["TableArn"]
+
+    lambda_us = _client(endpoint, "lambda", "us-east-1")
+    function = {
+        "Runtime": "python3.12",
+        "Role": f"arn:aws:iam::{ACCOUNT}:role/app",
+        "Handler": "handler.handle",
+        "Code": {"ZipFile": _lambda_zip()},
+        "Environment": {"Variables": {"DB_PASSWORD": LAMBDA_SECRET}},
+    }
+    made["worker"] = lambda_us.create_function(FunctionName="worker", KMSKeyArn=norotate, **function)[
+        "FunctionArn"
+    ]
+    made["plain"] = lambda_us.create_function(FunctionName="plain", **function)["FunctionArn"]
+
+    secrets = _client(endpoint, "secretsmanager", "us-east-1")
+    made["token"] = secrets.create_secret(Name="token", SecretString=SECRET_STRING)["ARN"]
+
+    efs_eu = _client(endpoint, "efs", "eu-west-1")
+    for token, key in (("shared", fine), ("scratch", None)):
+        extra = {"KmsKeyId": key} if key else {}
+        system = efs_eu.create_file_system(CreationToken=token, Encrypted=True, **extra)
+        made[token] = system["FileSystemArn"]
+    return made

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from kmsguard.cli import main
-from tests.audit.conftest import ACCOUNT, REGIONS, seed_world
+from tests.audit.conftest import ACCOUNT, REGIONS, seed_consumers, seed_world
+from tests.audit.moto_support import answer_ebs_default_key
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "audit"
 SCHEMA = Path(__file__).resolve().parents[2] / "kmsguard" / "data" / "snapshot.schema.json"
@@ -21,6 +22,18 @@ SCHEMA = Path(__file__).resolve().parents[2] / "kmsguard" / "data" / "snapshot.s
 # (KMS001) and the role that may decrypt with every key (KMS020). Written from the fixture's
 # intent, not from any output.
 EXPECTED = {("KMS002", "public"), ("KMS001", "norotate"), ("KMS020", "app")}
+# And with its key-using resources: those encrypting with the key without rotation (KMS031), the
+# trail without a customer managed key (KMS030, kms-core requires one for CloudTrail) and the trail
+# whose key policy does not let CloudTrail use the key (KMS040). The resources using AWS managed or
+# AWS owned keys, the rotating key, or SSE-S3 give nothing.
+EXPECTED_WITH_CONSUMERS = EXPECTED | {
+    ("KMS031", "data"),
+    ("KMS031", "orders_db"),
+    ("KMS031", "orders"),
+    ("KMS031", "worker"),
+    ("KMS030", "audit"),
+    ("KMS040", "everywhere"),
+}
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
@@ -48,13 +61,19 @@ def _live_names(report: dict[str, Any], arns: dict[str, str]) -> set[tuple[str, 
 
 
 def test_audit_finds_what_check_finds_on_the_terraform_of_the_same_world(
-    endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    answered = answer_ebs_default_key(monkeypatch)  # moto cannot: see tests/audit/moto_support.py
     arns = seed_world(endpoint)
-    tf_code, tf_report = _run(["check", str(FIXTURE), "--account", ACCOUNT, "--format", "json"], capsys)
+    arns.update(seed_consumers(endpoint, arns))
+    # main.tf only: fixtures/audit/recorded/ holds a snapshot, which `check` would pick up too.
+    tf_code, tf_report = _run(
+        ["check", str(FIXTURE / "main.tf"), "--account", ACCOUNT, "--format", "json"], capsys
+    )
     code, report = _audit(endpoint, capsys, "--save", str(tmp_path / "snap.json.gz"))
-    assert _terraform_names(tf_report) == EXPECTED
-    assert _live_names(report, arns) == EXPECTED
+    assert sorted(answered) == sorted(REGIONS)
+    assert _terraform_names(tf_report) == EXPECTED_WITH_CONSUMERS
+    assert _live_names(report, arns) == EXPECTED_WITH_CONSUMERS
     assert code == tf_code == 1
     # Findings name the ARN, whose fields are the account and Region of the key.
     by_rule = {f["rule_id"]: f for f in report["findings"]}
@@ -64,8 +83,9 @@ def test_audit_finds_what_check_finds_on_the_terraform_of_the_same_world(
 
 
 def test_check_on_a_saved_snapshot_gives_the_audit_findings(
-    endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    answer_ebs_default_key(monkeypatch)  # moto cannot: see tests/audit/moto_support.py
     seed_world(endpoint)
     snap = tmp_path / "snap.json"
     _, audited = _audit(endpoint, capsys, "--save", str(snap))
@@ -99,6 +119,8 @@ def test_unreadable_iam_is_reported_as_unknown_not_as_clean(
     # botocore before-call hook on the IAM client answers GetAccountAuthorizationDetails with the
     # AccessDenied error AWS sends (IAM API Reference, "Common Errors": AccessDenied, HTTP 403).
     from botocore.exceptions import ClientError
+
+    answer_ebs_default_key(monkeypatch)  # the one gap here is IAM's (moto: tests/audit/moto_support.py)
 
     from kmsguard.audit import client as audit_client
 
@@ -172,6 +194,20 @@ def test_the_allow_list_holds_only_read_operations_that_exist() -> None:
             assert operation.startswith(READ_ONLY_VERBS), (service, operation)
             assert operation in known, (service, operation)
     assert "GetSecretValue" not in READ_ONLY_OPERATIONS["secretsmanager"]
+
+
+def test_every_allowed_operation_has_the_boto3_method_the_audit_calls() -> None:
+    # DescribeDBInstances is boto3's describe_db_instances: a naive CamelCase split gives
+    # describe_dbinstances, which boto3 does not have, and the read would fail as a gap.
+    import boto3
+
+    from kmsguard.audit.client import READ_ONLY_OPERATIONS, operation_method
+
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    for service, operations in READ_ONLY_OPERATIONS.items():
+        client = session.client(service)
+        for operation in operations:
+            assert callable(getattr(client, operation_method(operation), None)), (service, operation)
 
 
 def test_the_snapshot_validates_against_its_schema_and_round_trips(

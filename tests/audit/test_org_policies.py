@@ -15,6 +15,7 @@ from kmsguard.load.base import LoadContext
 from kmsguard.load.snapshot import deployment_context, deployment_org, load_snapshot
 from kmsguard.model import OrgContext, Policy, PolicyKind, Unknown
 from tests.audit.conftest import ACCOUNT, seed_world
+from tests.audit.moto_support import answer_ebs_default_key
 from tests.audit.test_accounts import ROLE, _audit, _read, seed_org
 
 
@@ -111,6 +112,7 @@ def test_an_unreadable_organisation_is_unknown_and_reported(
             "ListPolicies",
         )
 
+    answer_ebs_default_key(monkeypatch)  # the gaps here are the organisation's (see moto_support)
     original = audit_client.AuditSession.client
 
     def client_with_denied_org(self: Any, service: str, region: str | None = None) -> Any:

@@ -13,6 +13,7 @@ import pytest
 from kmsguard.audit.progress import ProgressLine
 from kmsguard.cli import main
 from tests.audit.conftest import ACCOUNT, REGIONS, seed_world
+from tests.audit.moto_support import answer_ebs_default_key
 
 
 class FakeTTY(io.StringIO):
@@ -61,6 +62,7 @@ def test_audit_on_a_terminal_shows_progress_and_a_summary_table(
 ) -> None:
     from kmsguard.rules_engine import load_packs
 
+    answer_ebs_default_key(monkeypatch)  # the table's counts are about keys (see moto_support)
     seed_world(endpoint)
     terminal = FakeTTY()
     monkeypatch.setattr(sys, "stderr", terminal)
