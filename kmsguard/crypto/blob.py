@@ -112,29 +112,39 @@ def associated_data(header: bytes, context: Mapping[str, str] | None) -> bytes:
     return header + canonical_context(context)
 
 
-# The last blob split and its parts: Decrypt reads a blob's header to find the key, then again to
-# decrypt it. Matched by identity (bytes are immutable), so no hashing of the blob; holds one
-# ciphertext, no key material or plaintext.
-_last_split: tuple[bytes, tuple[CiphertextHeader, bytes, bytes]] | None = None
+# The last blob parsed: Decrypt reads a blob's header to find the key, then again to decrypt it.
+# Matched by identity (bytes are immutable), so no hashing of the blob; holds one ciphertext, no key
+# material or plaintext.
+_last_parsed: tuple[bytes, tuple[str, str, int]] | None = None
 
 # Decoded (key ARN, material id) by the header bytes that encode them (everything before the
 # nonce): every ciphertext of one key material version has the same ones. Bounded; public data.
 _PREFIXES: dict[bytes, tuple[str, str]] = {}
 _PREFIXES_SIZE = 1024
 
+_new_header = tuple.__new__  # builds a CiphertextHeader without its Python-level ``__new__``
+
+
+def parse_blob(blob: bytes) -> tuple[str, str, int]:
+    """(key ARN, material id, length of the header): the nonce is ``blob[end - 12 : end]``, the
+    sealed part ``blob[end:]``. ``BlobFormatError`` when ``blob`` is not a kmsguard ciphertext."""
+    global _last_parsed
+    last = _last_parsed
+    if last is not None and last[0] is blob:
+        return last[1]
+    parsed = _parse_blob(blob)
+    _last_parsed = (blob, parsed)
+    return parsed
+
 
 def split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
     """(header, the header's bytes, sealed part), or ``BlobFormatError``."""
-    global _last_split
-    last = _last_split
-    if last is not None and last[0] is blob:
-        return last[1]
-    parts = _split_blob(blob)
-    _last_split = (blob, parts)
-    return parts
+    key_arn, material_id, end = parse_blob(blob)
+    header = _new_header(CiphertextHeader, (key_arn, material_id, blob[end - NONCE_BYTES : end]))
+    return header, blob[:end], blob[end:]
 
 
-def _split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
+def _parse_blob(blob: bytes) -> tuple[str, str, int]:
     size = len(blob)
     if size < 7 or blob[:5] != _MAGIC_AND_VERSION:
         raise BlobFormatError("not a kmsguard ciphertext")
@@ -155,5 +165,4 @@ def _split_blob(blob: bytes) -> tuple[CiphertextHeader, bytes, bytes]:
         if len(_PREFIXES) >= _PREFIXES_SIZE:
             _PREFIXES.clear()
         _PREFIXES[prefix] = names
-    header = CiphertextHeader(names[0], names[1], blob[material_end:nonce_end])
-    return header, blob[:nonce_end], blob[nonce_end:]
+    return names[0], names[1], nonce_end

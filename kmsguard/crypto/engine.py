@@ -8,13 +8,20 @@ Failures are ``KmsFailure(code, message)``; the boto3-shaped facade turns them i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 from kmsguard.crypto import blob, primitives
+from kmsguard.crypto.blob import canonical_context
 from kmsguard.crypto.errors import state_error
 from kmsguard.crypto.keys import KeyMaterial, KmsKey, Secret
-from kmsguard.crypto.primitives import Drbg, IntegrityError, SignatureScheme
+from kmsguard.crypto.primitives import (
+    AES_GCM_OPEN_ERRORS,
+    Drbg,
+    IntegrityError,
+    SignatureScheme,
+    aes_gcm_cipher,
+)
 from kmsguard.crypto.specs import (
     DATA_KEY_PAIR_SPECS,
     ENCRYPT_DECRYPT,
@@ -66,23 +73,40 @@ class RequestIds:
     """ResponseMetadata.RequestId values: UUID version 4 strings (RFC 9562 section 5.4: version
     nibble 4, variant bits 10) whose first 80 bits are drawn once from the DRBG and whose last 48
     bits count up from a DRBG offset. A request id protects nothing and only has to be unique within
-    a run; drawing and formatting 128 random bits per request costs a sixth of the AES-GCM of 4 KB.
-    Seeded runs stay reproducible."""
+    a run; drawing and formatting 128 random bits per request costs a sixth of the AES-GCM of 4 KB,
+    and even formatting the 48-bit counter costs more than one string concatenation (see
+    ``_counting_ids``). Seeded runs stay reproducible. ``next()`` answers the next id."""
 
-    __slots__ = ("_count", "_prefix")
+    __slots__ = ("next",)
 
     def __init__(self, drbg: Drbg) -> None:
         h = drbg.random_bytes(16, b"request-ids").hex()
         variant = "89ab"[int(h[16], 16) & 3]
-        self._prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-"
-        self._count = int(h[20:], 16)
-
-    def next(self) -> str:
-        self._count = (self._count + 1) & 0xFFFFFFFFFFFF
-        return f"{self._prefix}{self._count:012x}"
+        prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-"
+        self.next: Callable[[], str] = _counting_ids(prefix, (int(h[20:], 16) + 1) & _COUNTER_MASK).__next__
 
     def __repr__(self) -> str:
         return "RequestIds()"
+
+
+_COUNTER_MASK = 0xFFFFFFFFFFFF  # 48 bits: the last 12 hex digits of the UUID
+_HEX_BYTES = tuple(f"{value:02x}" for value in range(256))
+
+
+def _counting_ids(prefix: str, first: int) -> Iterator[str]:
+    """``prefix`` followed by a 48-bit counter in 12 hex digits, from ``first`` up, wrapping to 0
+    after ``0xffffffffffff``. The first 8 digits are formatted once per 65536 ids, the next 2 once
+    per 256, and each id is one concatenation with the last 2 from a table."""
+    high, middle, low = first >> 16, (first >> 8) & 0xFF, first & 0xFF
+    while True:
+        head = f"{prefix}{high:08x}"
+        for middle_hex in _HEX_BYTES[middle:]:
+            head_and_middle = head + middle_hex
+            for low_hex in _HEX_BYTES[low:]:
+                yield head_and_middle + low_hex
+            low = 0
+        middle = 0
+        high = (high + 1) & 0xFFFFFFFF
 
 
 def new_hex_id(drbg: Drbg, label: bytes) -> str:
@@ -171,16 +195,13 @@ def encrypt(
     if algorithm not in key.info.encryption_algorithms:
         raise _algorithm_error(key, algorithm)
     if key.spec == SYMMETRIC_DEFAULT:
-        material = key.current_material
+        material, header_prefix, cipher = key.sealing
         nonce = drbg.random_bytes(blob.NONCE_BYTES, b"nonce")
-        header_bytes = blob.header_prefix(key.arn, material.material_id) + nonce
-        sealed = primitives.aes_gcm_seal(
-            material.secret.derived(primitives.aes_gcm_cipher),
-            nonce,
-            plaintext,
-            header_bytes + blob.canonical_context(context),  # blob.associated_data, inlined
-        )
-        return header_bytes + sealed, algorithm, material.material_id
+        header = header_prefix + nonce
+        # ``aes_gcm_seal``, called on the material's keyed cipher directly; the associated data is
+        # the header and the canonical context (``blob.associated_data``).
+        sealed = cipher.encrypt(nonce, plaintext, header + canonical_context(context))
+        return header + sealed, algorithm, material.material_id
     if context:
         # API Reference, "Encrypt", EncryptionContext: "An encryption context is supported only on
         # operations with symmetric encryption KMS keys." (The error code is an assumption.)
@@ -202,10 +223,9 @@ def encrypt(
 def symmetric_blob_key_arn(ciphertext: bytes) -> str:
     """The key ARN a kmsguard ciphertext names, or ``InvalidCiphertextException``."""
     try:
-        header, _, _ = blob.split_blob(ciphertext)
+        return blob.parse_blob(ciphertext)[0]
     except blob.BlobFormatError:
         raise KmsFailure("InvalidCiphertextException", "") from None
-    return header.key_arn
 
 
 def decrypt(
@@ -224,28 +244,27 @@ def decrypt(
         raise _algorithm_error(key, algorithm)
     if key.spec == SYMMETRIC_DEFAULT:
         try:
-            header, header_bytes, sealed = blob.split_blob(ciphertext)
+            key_arn, material_id, header_end = blob.parse_blob(ciphertext)
         except blob.BlobFormatError:
             raise KmsFailure("InvalidCiphertextException", "") from None
-        if header.key_arn != key.arn and not names_key(key, header.key_arn):
+        if key_arn != key.arn and not names_key(key, key_arn):
             # API Reference, "IncorrectKeyException": the KeyId must identify the key that encrypted.
             raise KmsFailure("IncorrectKeyException", INCORRECT_KEY)
-        material = key.material(header.material_id)
+        material = key.materials_by_id.get(material_id)
         if material is None or material.pending_rotation:
             raise KmsFailure("InvalidCiphertextException", "")
-        if material.secret is None:
+        secret = material.secret
+        if secret is None:
             # Imported material deleted or expired while the key is still usable (another material
             # is current): this ciphertext needs that material reimported. The code is AWS's for an
             # unusable key; the exact answer for this case is not documented (an assumption).
             raise KmsFailure("KMSInvalidStateException", f"{key.arn} is pending import.")
-        try:
-            plaintext = primitives.aes_gcm_open(
-                material.secret.derived(primitives.aes_gcm_cipher),
-                header.nonce,
-                sealed,
-                header_bytes + blob.canonical_context(context),
+        header = ciphertext[:header_end]
+        try:  # ``aes_gcm_open``, called on the material's keyed cipher directly
+            plaintext = secret.derived(aes_gcm_cipher).decrypt(
+                header[-blob.NONCE_BYTES :], ciphertext[header_end:], header + canonical_context(context)
             )
-        except IntegrityError:
+        except AES_GCM_OPEN_ERRORS:
             raise KmsFailure("InvalidCiphertextException", "") from None
         return plaintext, algorithm, material.material_id
     if context:

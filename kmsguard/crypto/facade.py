@@ -387,9 +387,11 @@ class LocalKMS:
         # The usual request passes every check as given (blobs already bytes); anything else is
         # converted as boto3 converts it and checked member by member as boto3 and KMS check it.
         checked = passes_all(operation, params)
-        arguments = params if checked else normalise_blobs(operation, params)
-        if store.client_validation and not checked:
-            client_side(operation, arguments)
+        arguments = params
+        if not checked:
+            arguments = normalise_blobs(operation, params)
+            if store.client_validation:
+                client_side(operation, arguments)
         try:
             if not checked:
                 server_side(operation, arguments, check_min=not store.client_validation)
@@ -695,7 +697,7 @@ class LocalKMS:
                     cache.answers.clear()
                 cache.answers[memo_key] = found
         request, decision = found
-        if self._on_decision is None and decision.outcome is Outcome.ALLOW:
+        if self._on_decision is None and decision.outcome is _ALLOW:
             return  # the common case, without building an event nobody reads
         self._settle(key, request, decision)
 
@@ -996,12 +998,21 @@ class LocalKMS:
         return self._run("GetKeyRotationStatus", params, self._get_key_rotation_status)
 
     def _get_key_rotation_status(self, p: dict[str, Any]) -> dict[str, Any]:
+        """API Reference, "GetKeyRotationStatus": answered for every key that can rotate -- on demand
+        included, so for symmetric keys with imported material too ("You can use GetKeyRotationStatus
+        to identify the date and time that an in progress on-demand rotation was initiated"; their
+        automatic rotation cannot be enabled, so it reads false). "Pending deletion: While a KMS key
+        is pending deletion, its key rotation status is false ... If you cancel the deletion, the
+        original key rotation status returns to true"; "Disabled: The key rotation status does not
+        change". (LocalKMS rotates at once, so no on-demand rotation is ever in progress and
+        OnDemandRotationStartDate is never present.)"""
         key, alias = self._resolve(p["KeyId"])
         self._authorize("kms:GetKeyRotationStatus", key, request_alias=alias)
         engine.require_state("GetKeyRotationStatus", key)
-        engine.require_rotatable(key)
-        response: dict[str, Any] = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
-        if key.rotation_enabled:
+        engine.require_rotatable(key, on_demand=True)
+        enabled = key.rotation_enabled and key.state not in ("PendingDeletion", "PendingReplicaDeletion")
+        response: dict[str, Any] = {"KeyRotationEnabled": enabled, "KeyId": key.arn}
+        if enabled:
             response["RotationPeriodInDays"] = key.rotation_period_days
             response["NextRotationDate"] = key.next_rotation
         return response
@@ -1175,7 +1186,7 @@ class LocalKMS:
         return self._run("Decrypt", params, self._decrypt)
 
     def _decrypt(self, p: dict[str, Any]) -> dict[str, Any]:
-        if p.get("DryRun") and "IGNORE_CIPHERTEXT" in (p.get("DryRunModifiers") or ()):
+        if "DryRunModifiers" in p and p.get("DryRun") and "IGNORE_CIPHERTEXT" in (p["DryRunModifiers"] or ()):
             return self._decrypt_ignoring_ciphertext(p)
         ciphertext = p.get("CiphertextBlob")
         if ciphertext is None:
@@ -2267,6 +2278,7 @@ def _as_policy(value: str | Mapping[str, Any] | Policy, kind: PolicyKind, what: 
 
 # Answers remembered per view and generation (distinct encryption contexts make distinct requests).
 _MAX_REMEMBERED_ANSWERS = 4096
+_ALLOW = Outcome.ALLOW  # read on every call: a module global is cheaper than the enum attribute
 
 
 @dataclass

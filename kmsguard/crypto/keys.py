@@ -12,8 +12,10 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
+from kmsguard.crypto.blob import header_prefix
+from kmsguard.crypto.primitives import aes_gcm_cipher
 from kmsguard.crypto.specs import KEY_SPECS, KeySpecInfo
 from kmsguard.model import Policy
 
@@ -75,6 +77,15 @@ class KeyMaterial:
     valid_to: datetime | None = None
 
 
+class Sealing(NamedTuple):
+    """The current material of a symmetric key, the ciphertext header up to the nonce
+    (``blob.header_prefix``) and the material's keyed AES-GCM object (``Secret.derived``)."""
+
+    material: KeyMaterial
+    header_prefix: bytes
+    cipher: Any
+
+
 @dataclass(frozen=True)
 class KmsKey:
     key_id: str
@@ -105,9 +116,10 @@ class KmsKey:
         # Cached in the instance (read on every call; a changed key is a new instance).
         return KEY_SPECS[self.spec]
 
-    @property
+    @cached_property
     def current_material(self) -> KeyMaterial:
-        """The material that encrypts: the last one that is not waiting for on-demand rotation."""
+        """The material that encrypts: the last one that is not waiting for on-demand rotation.
+        Cached in the instance like ``info`` (``LookupError`` is not cached: it is raised again)."""
         materials = self.materials
         if materials and not materials[-1].pending_rotation:
             return materials[-1]
@@ -143,10 +155,23 @@ class KmsKey:
         return bool(self.materials) and all(m.secret is not None for m in self.materials)
 
     def material(self, material_id: str) -> KeyMaterial | None:
-        for material in self.materials:
-            if material.material_id == material_id:
-                return material
-        return None
+        return self.materials_by_id.get(material_id)
+
+    @cached_property
+    def materials_by_id(self) -> dict[str, KeyMaterial]:
+        """The material versions by material id (read on every Decrypt; a key rotated 25 times has
+        26). Cached in the instance: a changed key is a new instance. Read only."""
+        return {material.material_id: material for material in self.materials}
+
+    @cached_property
+    def sealing(self) -> Sealing:
+        """For a symmetric encryption key, what every Encrypt under this key instance reuses (a
+        rotated or re-imported key is a new instance, so this never outlives its material)."""
+        material = self.current_material
+        assert material.secret is not None, "callers check the key state first"
+        return Sealing(
+            material, header_prefix(self.arn, material.material_id), material.secret.derived(aes_gcm_cipher)
+        )
 
     def with_changes(self, **changes: Any) -> KmsKey:
         return replace(self, **changes)

@@ -83,15 +83,20 @@ def _passes_all_checks(spec: _MemberSpec) -> Callable[[Any], bool] | None:
             and all(type(item) is str and (item_enum is None or item in item_enum) for item in v)
         )
     if kind == "map":
+        # The last dict accepted and a copy of it: callers pass the same encryption context dict
+        # call after call, and comparing it with the copy (one C-level comparison) shows it is
+        # unchanged -- the same keys and equal values, so the same verdict -- without the loop.
+        last_accepted: list[Any] = [None, None]
 
         def map_of_strings(v: Any) -> bool:
-            # A plain loop: measured cheaper than ``all`` over a generator for the few pairs an
-            # encryption context has.
+            if v is last_accepted[0] and v == last_accepted[1]:
+                return True
             if type(v) is not dict or not low <= len(v) <= high:
                 return False
             for key, value in v.items():
                 if type(key) is not str or type(value) is not str:
                     return False
+            last_accepted[0], last_accepted[1] = v, dict(v)
             return True
 
         return map_of_strings
@@ -135,9 +140,10 @@ def operation_spec(operation: str) -> _OperationSpec:
     )
 
 
-# operation -> (required members, each member's combined check): read on every call, so kept as a
-# plain dict of tuples rather than looked up through ``operation_spec``'s dataclass.
-_FAST_CHECKS: dict[str, tuple[frozenset[str], Mapping[str, Callable[[Any], bool] | None]]] = {}
+# operation -> (required members, the combined check of each member that has one): read on every
+# call, so kept as a plain dict of tuples rather than looked up through ``operation_spec``. The
+# required members are a tuple: ``frozenset.issubset(dict)`` builds a set of the dict's keys first.
+_FAST_CHECKS: dict[str, tuple[tuple[str, ...], Mapping[str, Callable[[Any], bool]]]] = {}
 
 
 def passes_all(operation: str, params: Mapping[str, Any]) -> bool:
@@ -146,14 +152,18 @@ def passes_all(operation: str, params: Mapping[str, Any]) -> bool:
     found = _FAST_CHECKS.get(operation)
     if found is None:
         spec = operation_spec(operation)
-        found = _FAST_CHECKS[operation] = (spec.required, spec.passes_all)
+        checks = {name: check for name, check in spec.passes_all.items() if check is not None}
+        found = _FAST_CHECKS[operation] = (tuple(sorted(spec.required)), checks)
     required, checks = found
-    if not required.issubset(params):
-        return False
-    for name, value in params.items():
-        check = checks.get(name)
-        if check is None or not check(value):
+    for name in required:
+        if name not in params:
             return False
+    try:
+        for name, value in params.items():
+            if not checks[name](value):
+                return False
+    except KeyError:  # a member that is unknown or has no shortcut (the checks never raise KeyError)
+        return False
     return True
 
 

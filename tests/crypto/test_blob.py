@@ -41,3 +41,22 @@ def test_truncated_after_header_is_rejected():
     header = blob.CiphertextHeader("arn:aws:kms:us-east-1:111122223333:key/k", "ab", b"\x01" * 12).encode()
     with pytest.raises(blob.BlobFormatError):
         blob.split_blob(header + b"\x00" * 15)  # shorter than a GCM tag
+
+
+def test_parse_blob_locates_the_header_of_each_blob():
+    # Two blobs in a row whose headers differ: the remembered last parse must not answer for the other.
+    first = blob.CiphertextHeader("arn:aws:kms:us-east-1:111122223333:key/k1", "aa", b"\x01" * 12).encode()
+    second = blob.CiphertextHeader("arn:aws:kms:us-east-1:111122223333:key/k22", "bb", b"\x02" * 12).encode()
+    for header, arn, material_id in ((first, "k1", "aa"), (second, "k22", "bb"), (first, "k1", "aa")):
+        data = header + b"\x00" * 16
+        key_arn, found_material, end = blob.parse_blob(data)
+        assert key_arn.endswith(f":key/{arn}") and found_material == material_id
+        assert end == len(header)  # 4 + 1 + 2 + len(arn) + 1 + len(material id) + 12
+        parsed, header_bytes, sealed = blob.split_blob(data)
+        assert (parsed.key_arn, parsed.material_id, header_bytes, sealed) == (
+            key_arn,
+            material_id,
+            header,
+            b"\x00" * 16,
+        )
+        assert parsed.nonce == header[-12:]

@@ -196,3 +196,28 @@ def test_multi_region_new_material_goes_through_every_replica_first(kms):
     blob = europe.encrypt(KeyId=key_id, Plaintext=b"from europe")["CiphertextBlob"]
     answer = kms.decrypt(CiphertextBlob=blob)
     assert (answer["Plaintext"], answer["KeyMaterialId"]) == (b"from europe", second_id)
+
+
+def test_rotation_status_of_imported_key_is_false_and_answered(kms):
+    # source: KMS API Reference, "GetKeyRotationStatus": "You cannot enable automatic rotation of ...
+    # KMS keys with imported key material" and "You can perform on-demand (RotateKeyOnDemand)
+    # rotation ... You can use GetKeyRotationStatus to identify the date and time that an in progress
+    # on-demand rotation was initiated" -- so the operation answers for a symmetric key with imported
+    # material, with KeyRotationEnabled false (the earlier edition of the page: "The key rotation
+    # status for these CMKs is always false"). "EnableKeyRotation" still refuses such keys.
+    key_id, _, _ = _external_key(kms)
+    status = kms.get_key_rotation_status(KeyId=key_id)
+    assert status["KeyRotationEnabled"] is False
+    assert status["KeyId"].endswith(f":key/{key_id}")
+    assert "RotationPeriodInDays" not in status and "NextRotationDate" not in status
+    with pytest.raises(ClientError) as excinfo:
+        kms.enable_key_rotation(KeyId=key_id)
+    assert error_code(excinfo) == "UnsupportedOperationException"
+    _import(kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    kms.rotate_key_on_demand(KeyId=key_id)
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+    # Keys that cannot rotate at all (asymmetric, HMAC) are still refused.
+    hmac_key = kms.create_key(Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    with pytest.raises(ClientError) as excinfo:
+        kms.get_key_rotation_status(KeyId=hmac_key["KeyMetadata"]["KeyId"])
+    assert error_code(excinfo) == "UnsupportedOperationException"

@@ -231,6 +231,23 @@ def test_automatic_rotation_follows_the_clock(kms, clock):
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
 
 
+def test_rotation_status_while_disabled_or_pending_deletion(kms):
+    # source: KMS API Reference, "GetKeyRotationStatus": "Disabled: The key rotation status does not
+    # change when you disable a KMS key"; "Pending deletion: While a KMS key is pending deletion, its
+    # key rotation status is false ... If you cancel the deletion, the original key rotation status
+    # returns to true."
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=180)
+    kms.disable_key(KeyId=key_id)
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    pending = kms.get_key_rotation_status(KeyId=key_id)
+    assert pending["KeyRotationEnabled"] is False and "RotationPeriodInDays" not in pending
+    kms.cancel_key_deletion(KeyId=key_id)
+    restored = kms.get_key_rotation_status(KeyId=key_id)
+    assert restored["KeyRotationEnabled"] is True and restored["RotationPeriodInDays"] == 180
+
+
 @pytest.mark.parametrize("days", [89, 2561])
 def test_rotation_period_is_90_to_2560_days(kms, days):
     # source: KMS API Reference, "EnableKeyRotation", RotationPeriodInDays (botocore: min 90, max 2560).
