@@ -287,6 +287,24 @@ def rusage_runner(peaks: PeakMemory) -> Callable[[Command], RunResult]:
     return run
 
 
+def editing_runner(
+    run: Callable[[Command], RunResult], label: str, edited: Path
+) -> Callable[[Command], RunResult]:
+    """``run``, except that before each run of the command ``label`` one more comment line is
+    appended to ``edited`` (a copy's file, never the corpus): every such run follows an edit."""
+    edits = 0
+
+    def run_after_edit(command: Command) -> RunResult:
+        nonlocal edits
+        if command.label == label:
+            edits += 1
+            with edited.open("a", encoding="utf-8") as handle:
+                handle.write(f"\n# bench edit {edits}\n")
+        return run(command)
+
+    return run_after_edit
+
+
 def build_replica(corpus: Path, factor: int, destination: Path) -> Path:
     """``factor`` copies of ``corpus`` side by side under ``destination`` (a temporary directory)."""
     for index in range(factor):
@@ -362,6 +380,7 @@ class ScaleResults:
     replica_files: int
     cold: Measurement
     warm: Measurement
+    edited: Measurement
     checkov: Measurement
     replica_one_core: Measurement
     replica_two_cores: Measurement
@@ -373,7 +392,8 @@ class ScaleResults:
         replica = f"{REPLICA_FACTOR}x replica ({self.replica_files} files)"
         return [
             ResultRow("kmsguard, cold (KMSGUARD_NO_CACHE=1)", corpus, self.cold),
-            ResultRow("kmsguard, warm (second run, load cache)", corpus, self.warm),
+            ResultRow("kmsguard, warm (second run, unchanged tree)", corpus, self.warm),
+            ResultRow("kmsguard, one file edited since the last run", corpus, self.edited),
             ResultRow("checkov, KMS checks", corpus, self.checkov, self.cold, CORPUS_TARGET),
             ResultRow("kmsguard --jobs 1, cold", replica, self.replica_one_core),
             ResultRow(f"kmsguard --jobs {self.jobs}, cold", replica, self.replica_two_cores),
@@ -404,11 +424,18 @@ class ScaleResults:
                 "linear: time per file grows <= 1.25x",
             ),
             Headline(
-                "second run over an unchanged corpus (warm load and prover caches)",
+                "second run over an unchanged corpus (result, load and prover caches)",
                 seconds_text(self.warm),
                 f"cold run {seconds_text(self.cold)}",
                 cold / warm,
                 WARM_TARGET,
+            ),
+            Headline(
+                "run after one .tf file was edited (load and prover caches; the rules run)",
+                seconds_text(self.edited),
+                f"cold run {seconds_text(self.cold)}",
+                cold / self.edited.median,
+                None,
             ),
             Headline(
                 f"{REPLICA_FACTOR}x replica, --jobs {self.jobs} vs --jobs 1",
@@ -446,10 +473,19 @@ def measure_scale(
         cold = kmsguard_tree_command("kmsguard-corpus-cold", corpus, jobs, no_cache)
         # The warm-up round fills the cache; every measured run is a second run.
         warm = kmsguard_tree_command("kmsguard-corpus-warm", corpus, jobs, cache)
+        # A copy of the corpus whose first .tf file gets a new comment line before every run.
+        copy = build_replica(corpus, 1, Path(work) / "edited")
+        edited_file = sorted(copy.rglob("*.tf"))[0]
+        edited_cache = (*env, ("KMSGUARD_CACHE_DIR", str(Path(work) / "edited-cache")))
+        edited = kmsguard_tree_command("kmsguard-corpus-edited", copy, jobs, edited_cache)
         checkov = checkov_tree_command(peers, corpus, env)
         corpus_files = files_checked(corpus, no_cache)
         log(f"measuring the corpus ({corpus_files} files): {runs} runs per command ...")
-        cold_m, warm_m, checkov_m = measure([cold, warm, checkov], runs, runner=runner)
+        cold_m, warm_m, edited_m, checkov_m = measure(
+            [cold, warm, edited, checkov],
+            runs,
+            runner=editing_runner(runner, edited.label, edited_file),
+        )
 
         log(f"building a {REPLICA_FACTOR}x replica of {corpus} in {work} ...")
         replica = build_replica(corpus, REPLICA_FACTOR, Path(work) / "replica")
@@ -459,7 +495,9 @@ def measure_scale(
         log(f"measuring the replica ({replica_files} files): {replica_runs} runs per command ...")
         # No warm-up: with the caches off every run is the same, and a run takes minutes.
         one_m, many_m = measure([one, many], replica_runs, warmup=0, runner=runner)
-    return ScaleResults(corpus_files, replica_files, cold_m, warm_m, checkov_m, one_m, many_m, peaks, jobs)
+    return ScaleResults(
+        corpus_files, replica_files, cold_m, warm_m, edited_m, checkov_m, one_m, many_m, peaks, jobs
+    )
 
 
 # --- cfripper on one template ------------------------------------------------------------------
@@ -796,6 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             commands += [
                 scale.cold.command,
                 scale.warm.command,
+                scale.edited.command,
                 scale.checkov.command,
                 scale.replica_one_core.command,
                 scale.replica_two_cores.command,
@@ -810,7 +849,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"`{args.corpus}` read in place; the replica is {REPLICA_FACTOR} copies of it in a temporary "
                 f"directory. Corpus commands: {args.runs} runs each after one warm-up (which fills the warm "
                 f"run's cache), alternating; replica commands: {args.scale_runs} run(s) each, alternating, "
-                "no warm-up. Cold = `KMSGUARD_NO_CACHE=1` (no load cache, no prover answer cache).",
+                "no warm-up. Cold = `KMSGUARD_NO_CACHE=1` (no result, load or prover answer cache). "
+                "Edited = a copy of the corpus whose first .tf file gets one more comment line before "
+                "each run (its own cache): the incremental path, where the rules run again.",
                 "",
                 results_table(scale.rows()),
                 "",

@@ -91,6 +91,19 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class Witness:
+    """A concrete request behind a finding: one the prover found and the simulator confirmed, for
+    the answer the rule did not want ("a stranger calling kms:Decrypt with ...")."""
+
+    text: str  # the request in words, as the finding's message quotes it
+    principal: str = ""
+    action: str = ""
+    resource: str = ""
+    context: tuple[tuple[str, str], ...] = ()  # request context keys and their values, in order
+    note: str = ""  # what else the request needs ("its own account's IAM policy allowing")
+
+
+@dataclass(frozen=True)
 class Finding:
     rule_id: str
     title: str
@@ -104,6 +117,8 @@ class Finding:
     remediation: str = ""
     help_uri: str = ""
     suppressed_by: Suppression | None = field(default=None, compare=False)
+    # Evidence, not identity: the same finding with another witness is the same finding.
+    witness: Witness | None = field(default=None, compare=False)
 
     @property
     def fingerprint(self) -> str:

@@ -313,3 +313,155 @@ def test_unreadable_input_errors_are_cached_and_revalidated(
     third, loaded = counter.run(root)
     assert loaded == [str(root / "policy.json")]
     assert third.errors == []
+
+
+# -- checking a file without reading it: stats, as git's index does, and the racy case ------------
+
+HOUR_NS = 3600 * 10**9
+
+
+def age(root: Path, by_ns: int = HOUR_NS) -> None:
+    """Every file under ``root`` last modified ``by_ns`` ago (well before any load in the test)."""
+    import os
+    import time
+
+    when = time.time_ns() - by_ns
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(when, when))
+
+
+class DigestCounter:
+    """Counts the files whose content the cache re-reads to decide whether an entry is current."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.read: list[str] = []
+        original = cache.read_digest
+
+        def counting(path: str, limit: int) -> str:
+            self.read.append(path)
+            return original(path, limit)
+
+        monkeypatch.setattr(cache, "read_digest", counting)
+
+
+def test_files_untouched_since_long_before_the_load_are_not_read_again(
+    cache_dir: Path, tree: Path, counter: LoadCounter, monkeypatch: pytest.MonkeyPatch
+):
+    age(tree)
+    cold, _ = counter.run(tree)
+    digests = DigestCounter(monkeypatch)
+    warm, loaded = counter.run(tree)
+    assert loaded == []
+    assert digests.read == []  # decided by os.stat alone
+    assert warm.inventory == cold.inventory
+
+
+def test_a_file_written_just_before_the_load_is_rehashed_until_it_is_old(
+    cache_dir: Path, tree: Path, counter: LoadCounter, monkeypatch: pytest.MonkeyPatch
+):
+    # The fixture wrote the files just now: their mtime is within RACY_MARGIN_NS of the load, so a
+    # later write in the same clock tick could leave the stat unchanged. Content decides.
+    counter.run(tree)
+    digests = DigestCounter(monkeypatch)
+    _, loaded = counter.run(tree)
+    assert loaded == []
+    assert str(tree / "template.yaml") in digests.read
+
+
+def test_racily_clean_edit_with_an_unchanged_stat_is_still_seen(
+    cache_dir: Path, tree: Path, counter: LoadCounter, monkeypatch: pytest.MonkeyPatch
+):
+    """The racy case: a file edited right after it was read, on a file system whose timestamps did
+    not move (coarse clock) and with the same size, has exactly the stat the entry recorded. The
+    entry was stored less than RACY_MARGIN_NS after the file's mtime, so it is re-hashed."""
+    template = tree / "template.yaml"
+    counter.run(tree)
+    recorded = cache.file_stat(str(template))
+    original = template.read_text()
+    template.write_text(original.replace("KMS::Key", "KMS::KEY"))  # same size, other content
+    real_stat = cache.file_stat
+    monkeypatch.setattr(
+        cache, "file_stat", lambda path: recorded if path == str(template) else real_stat(path)
+    )
+    _, loaded = counter.run(tree)
+    assert loaded == [str(template)]
+
+
+def test_setting_the_mtime_back_after_an_edit_does_not_hide_it(
+    cache_dir: Path, tree: Path, counter: LoadCounter
+):
+    # ctime is part of the stat, and no user can set it back (utime itself changes it).
+    import os
+
+    age(tree)
+    template = tree / "template.yaml"
+    counter.run(tree)
+    before = os.stat(template)
+    template.write_text(template.read_text().replace("KMS::Key", "KMS::KEY"))
+    os.utime(template, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(template).st_size == before.st_size
+    _, loaded = counter.run(tree)
+    assert loaded == [str(template)]
+
+
+@pytest.mark.parametrize(
+    ("change", "trusted"),
+    [
+        ("none", True),
+        ("size", False),
+        ("mtime", False),
+        ("ctime", False),
+        ("inode", False),
+        ("device", False),
+    ],
+)
+def test_which_stats_prove_a_file_unchanged(change: str, trusted: bool):
+    recorded = (100, 5 * HOUR_NS, 5 * HOUR_NS, 42, 7)
+    position = {"size": 0, "mtime": 1, "ctime": 2, "inode": 3, "device": 4}.get(change)
+    now = (
+        recorded
+        if position is None
+        else tuple(v + (1 if i == position else 0) for i, v in enumerate(recorded))
+    )
+    assert cache.stat_proves_unchanged(recorded, now, digested_ns=6 * HOUR_NS) is trusted  # type: ignore[arg-type]
+
+
+def test_a_stat_within_the_racy_margin_of_the_digest_proves_nothing():
+    mtime = 5 * HOUR_NS
+    stat = (100, mtime, mtime, 42, 7)
+    assert not cache.stat_proves_unchanged(stat, stat, digested_ns=mtime + cache.RACY_MARGIN_NS)
+    assert cache.stat_proves_unchanged(stat, stat, digested_ns=mtime + cache.RACY_MARGIN_NS + 1)
+    assert not cache.stat_proves_unchanged(None, None, digested_ns=mtime + HOUR_NS)  # never read
+
+
+def test_rehashed_entries_are_rewritten_with_fresh_stats(
+    cache_dir: Path, tree: Path, counter: LoadCounter, monkeypatch: pytest.MonkeyPatch
+):
+    # Stored while the files were new (racy); once they are old, one validation by content records
+    # their stats and the run after that reads nothing.
+    counter.run(tree)
+    age(tree)  # (touches ctime too: the stats differ from the entry's, as after a checkout)
+    first = DigestCounter(monkeypatch)
+    _, loaded = counter.run(tree)
+    assert loaded == [] and first.read
+    second = DigestCounter(monkeypatch)
+    counter.run(tree)
+    assert second.read == []
+
+
+def test_a_valid_entry_is_read_without_unpickling_its_result(
+    cache_dir: Path, tree: Path, counter: LoadCounter
+):
+    counter.run(tree)
+    unit = cache.LoadUnit("cloudformation", str(tree / "template.yaml"), (str(tree / "template.yaml"),))
+    entry = cache.validated(unit, LoadContext())
+    assert entry is not None
+    result = entry.result()
+    assert isinstance(result, LoadResult) and result.inventory.keys
+    # The identity names the content: an edit gives another one.
+    (tree / "template.yaml").write_text((tree / "template.yaml").read_text() + "\n# edited\n")
+    assert cache.validated(unit, LoadContext()) is None
+    check.load_inputs([str(tree)], LoadContext(), jobs=1)
+    again = cache.validated(unit, LoadContext())
+    assert again is not None and again.identity != entry.identity

@@ -14,7 +14,7 @@ import pytest
 from kmsguard import check
 from kmsguard.cli import main
 from kmsguard.load import discover as discover_module
-from kmsguard.load.base import LoadContext, LoadResult
+from kmsguard.load.base import LoadContext
 from kmsguard.load.cache import LoadUnit
 
 UNITS_PER_KIND = 14  # three kinds and broken.json: 43 units, above PARALLEL_MIN_UNITS
@@ -74,7 +74,7 @@ class PoolSpy:
         self.calls: list[tuple[int, int]] = []
         original = check._load_in_processes
 
-        def spying(units: Sequence[LoadUnit], ctx: LoadContext, jobs: int) -> list[LoadResult]:
+        def spying(units: Sequence[LoadUnit], ctx: LoadContext, jobs: int) -> list[check.Loaded]:
             self.calls.append((len(units), jobs))
             return original(units, ctx, jobs)
 

@@ -1,4 +1,4 @@
-"""Reports: findings as text for people, JSON, SARIF 2.1.0, JUnit XML or GitHub annotations.
+"""Reports: findings as text for people, JSON, SARIF 2.1.0, JUnit XML, GitHub annotations or HTML.
 
 Each format lives in its own module and is imported only when asked for, so the pre-commit path
 (text) never pays for XML or the other formats. This module holds what every format shares: the
@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kmsguard import __version__
 from kmsguard.findings import Finding, InputError, Severity
+
+if TYPE_CHECKING:
+    from kmsguard.model import Inventory
 
 TOOL_NAME = "kmsguard"
 # Placeholder until the project has a public home; SARIF's driver.informationUri must be a URI.
 TOOL_INFORMATION_URI = "https://github.com/kmsguard/kmsguard"
 
-FORMATS = ("text", "json", "sarif", "junit", "github")
+FORMATS = ("text", "json", "sarif", "junit", "github", "html")
 
 # Most severe first: the order summaries list severities in.
 SEVERITIES_DESCENDING: tuple[Severity, ...] = tuple(sorted(Severity, key=lambda s: s.rank, reverse=True))
@@ -60,6 +64,9 @@ class ReportInput:
     errors: Sequence[InputError] = ()  # inputs that could not be read
     files_checked: Sequence[str] = ()
     tool_version: str = __version__
+    # What was checked or collected: the HTML report shows each key's policy and blast radius
+    # from it. Other formats do not read it.
+    inventory: Inventory | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,10 @@ def render(fmt: str, report: ReportInput, *, color: bool = False) -> str:
         from kmsguard.report.github import render_github
 
         return render_github(report)
+    if fmt == "html":
+        from kmsguard.report.html import render_html
+
+        return render_html(report)
     raise ValueError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 

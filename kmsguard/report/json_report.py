@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kmsguard.findings import Finding, InputError, Suppression
+from kmsguard.findings import Finding, InputError, Suppression, Witness
 from kmsguard.report import (
     TOOL_INFORMATION_URI,
     TOOL_NAME,
@@ -56,6 +56,21 @@ def finding_to_json(finding: Finding) -> dict[str, Any]:
         "remediation": finding.remediation,
         "help_uri": finding.help_uri,
         "suppressed": _suppression_to_json(finding.suppressed_by),
+        "witness": witness_to_json(finding.witness),
+    }
+
+
+def witness_to_json(witness: Witness | None) -> dict[str, Any] | None:
+    """The request behind a finding; empty strings where the question did not say."""
+    if witness is None:
+        return None
+    return {
+        "text": witness.text,
+        "principal": witness.principal,
+        "action": witness.action,
+        "resource": witness.resource,
+        "context": dict(witness.context),
+        "note": witness.note,
     }
 
 

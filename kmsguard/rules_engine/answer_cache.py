@@ -4,9 +4,12 @@ policies on every commit, and the solver is the slowest part of a check.
 An answer is stored under a digest of everything it depends on -- the question, the policy it was
 asked about (as data: where it was written does not matter), the key's account and ARN, the
 question's parameters -- and of the code that computes it (the prover, the simulator, the KMS
-action table, z3's version). Changing any of them asks again. The cache lives beside the rule
+action table, z3's install). Changing any of them asks again. The cache lives beside the rule
 pack cache (``KMSGUARD_CACHE_DIR`` relocates it, ``KMSGUARD_NO_CACHE=1`` turns it off); one that
 cannot be read or written is simply not used.
+
+Nothing here imports z3: an answer read back is a ``StoredAnswer`` (what rules and reports use of
+a ``ProofResult``), so a run whose every answer is cached never loads the solver (~0.1 s).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import enum
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,29 +53,56 @@ def plain(value: Any) -> Any:
 
 @cache
 def _code_stamp() -> str:
-    """A digest of the source that computes answers: any edit to it invalidates them."""
-    import hashlib
-
-    import z3
-
+    """A digest of the source that computes answers: any edit to it invalidates them. z3 counts by
+    where it is installed and when (not by importing it: a run whose every answer is cached never
+    loads the solver)."""
     from kmsguard import __version__
+    from kmsguard.load.cache import digest_of, installed_stamp
 
     root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256(f"{__version__}\0{z3.get_version_string()}".encode())
+    parts = [f"{__version__}\0{installed_stamp('z3')}".encode()]
     files = sorted(p for d in _CODE for p in (root / d).glob("*.py")) + [root / f for f in _CODE_FILES]
     for path in files:
         try:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            parts.append(path.name.encode() + b"\0" + path.read_bytes())
         except OSError:
-            digest.update(path.name.encode() + b"\0missing")
-    return digest.hexdigest()
+            parts.append(path.name.encode() + b"\0missing")
+    return digest_of(b"\0\0".join(parts))
 
 
 def key_of(*parts: Any) -> str:
-    import hashlib
+    from kmsguard.load.cache import digest_of
 
     text = json.dumps([_code_stamp(), plain(parts)], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return digest_of(text.encode())
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An answer read back from the cache: what rules and reports use of a ``ProofResult``, with
+    its witness already in the form reports show (``witness`` is None: the request object itself is
+    not kept, and nothing downstream of the answer needs it)."""
+
+    answer: str
+    depends_on: tuple[str, ...]
+    explanation: str
+    witness_case: dict[str, Any] | list[dict[str, Any]] | None
+    needs_identity_policy: bool
+    witness: None = None
+    witnesses: tuple[()] = ()
+
+
+def stored_answer(data: dict[str, Any]) -> StoredAnswer | None:
+    """The answer an entry holds, or None when it is not one this code wrote."""
+    if data.get("answer") not in ("yes", "no", "unknown"):
+        return None
+    return StoredAnswer(
+        str(data["answer"]),
+        tuple(str(d) for d in data.get("depends_on") or ()),
+        str(data.get("explanation", "")),
+        data.get("witness_case"),
+        bool(data.get("needs_identity_policy")),
+    )
 
 
 def _path(key: str) -> Path | None:
@@ -105,4 +136,4 @@ def store(key: str, value: dict[str, Any]) -> None:
         return
 
 
-__all__ = ["key_of", "load", "plain", "store"]
+__all__ = ["StoredAnswer", "key_of", "load", "plain", "store", "stored_answer"]

@@ -77,7 +77,8 @@ def _service_calls_fail(subject: Subject) -> TestResult:
     assert isinstance(policy, Policy)
     from kmsguard.dryrun.services import Verdict, dry_run
 
-    results = dry_run(consumer, key, policy, _links(subject).inventory)
+    # Only what the policy refers to: binding looks at every identity and resource it is given.
+    results = dry_run(consumer, key, policy, _links(subject).scoped_to(policy))
     denied = [r for r in results if r.verdict is Verdict.DENIED]
     pending = [r for r in results if r.verdict is Verdict.UNRESOLVED]
     # (Parts of the policy not known statically make the simulator's answers unresolved, except

@@ -6,13 +6,24 @@ consumers use each key. The runtime hands key and consumer subjects a ``KeyLinks
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import PurePath
 from typing import Any, TypeVar
 
-from kmsguard.model import Alias, Inventory, Key, KeyConsumer, ResourceRef, Span, StrValue, Template, Unknown
+from kmsguard.model import (
+    Alias,
+    Inventory,
+    Key,
+    KeyConsumer,
+    Policy,
+    ResourceRef,
+    Span,
+    StrValue,
+    Template,
+    Unknown,
+)
 from kmsguard.model.values import refs_of
 
 KEY_LINKS = "key_links"  # the subject field that carries the inventory's KeyLinks
@@ -114,6 +125,73 @@ class KeyLinks:
                 found.setdefault(address, []).append(alias)
         return found
 
+    # Indexes of the inventory, each in inventory order (the first match wins, as a scan would):
+    # a replicated tree has thousands of keys and every consumer follows its reference once.
+    @cached_property
+    def _keys_by_identifier(self) -> dict[str, Key]:
+        found: dict[str, Key] = {}
+        for key in self.inventory.keys:
+            for identifier in (key.arn, key.key_id):
+                if isinstance(identifier, str):
+                    found.setdefault(identifier, key)
+        return found
+
+    @cached_property
+    def _aliases_by_name(self) -> dict[str, list[Alias]]:
+        found: dict[str, list[Alias]] = {}
+        for alias in self.inventory.aliases:
+            if isinstance(alias.name, str):
+                found.setdefault(alias.name, []).append(alias)
+        return found
+
+    @cached_property
+    def _keys_by_alias_name(self) -> dict[str, list[Key]]:
+        found: dict[str, list[Key]] = {}
+        for key in self.inventory.keys:
+            for name in dict.fromkeys(n for n in key.aliases if isinstance(n, str)):
+                found.setdefault(name, []).append(key)
+        return found
+
+    @cached_property
+    def _symbolic_aliases_by_folder(self) -> dict[str, list[StrValue]]:
+        found: dict[str, list[StrValue]] = {}
+        for alias in self.inventory.aliases:
+            if not isinstance(alias.name, str):
+                found.setdefault(folder_of(alias.span.path), []).append(alias.name)
+        return found
+
+    @cached_property
+    def _identities_by_address(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for index, ident in enumerate(self.inventory.identities):
+            found.setdefault(ident.address, []).append(index)
+        return found
+
+    @cached_property
+    def _consumers_by_address(self) -> dict[str, list[int]]:
+        # Under its own address and the address of the bucket it names (an S3 encryption
+        # configuration's ARN is its bucket's).
+        found: dict[str, list[int]] = {}
+        for index, consumer in enumerate(self.inventory.consumers):
+            bucket = consumer.details.get("bucket")
+            named = (consumer.address, bucket.address if isinstance(bucket, ResourceRef) else None)
+            for address in dict.fromkeys(a for a in named if a is not None):
+                found.setdefault(address, []).append(index)
+        return found
+
+    def scoped_to(self, policy: Policy) -> Inventory:
+        """The inventory with only the identities and the resources using keys that ``policy``
+        refers to by address, in inventory order: all that binding its references to ARNs reads
+        (``kmsguard.dryrun.services.bound_policy`` looks at every identity and resource)."""
+        addresses = _addresses_in(policy)
+        identities = sorted({i for a in addresses for i in self._identities_by_address.get(a, ())})
+        consumers = sorted({i for a in addresses for i in self._consumers_by_address.get(a, ())})
+        return replace(
+            self.inventory,
+            identities=tuple(self.inventory.identities[i] for i in identities),
+            consumers=tuple(self.inventory.consumers[i] for i in consumers),
+        )
+
     @cached_property
     def _account_default_ebs_key(self) -> StrValue | None:
         """The key ``aws_ebs_default_kms_key`` makes the account's default for EBS encryption."""
@@ -161,9 +239,9 @@ class KeyLinks:
             return self._resolve_alias_name(alias, origin, depth)
         if isinstance(value, Template):
             return _unresolved_link(value)
-        for key in self.inventory.keys:
-            if value in (key.arn, key.key_id):
-                return KeyLink(LinkStatus.KEY, key)
+        key = self._keys_by_identifier.get(value) if isinstance(value, str) else None
+        if key is not None:
+            return KeyLink(LinkStatus.KEY, key)
         return KeyLink(LinkStatus.OUTSIDE, refs=(str(value),))
 
     def _resolve_ref(self, ref: ResourceRef, origin: str, depth: int) -> KeyLink:
@@ -183,40 +261,85 @@ class KeyLinks:
     def _resolve_alias_name(self, name: StrValue, origin: str, depth: int) -> KeyLink:
         if isinstance(name, str) and name.startswith(_AWS_MANAGED_ALIAS):
             return KeyLink(LinkStatus.AWS_MANAGED, what=f"the AWS managed key {name}")
-        for alias in self.inventory.aliases:
-            if alias.name == name and alias.target_key is not None:
+        if isinstance(name, str):
+            targeting = self._aliases_by_name.get(name, [])
+            naming = self._keys_by_alias_name.get(name, [])
+        else:  # a name not known statically equals only the same expression: rare, looked for
+            targeting = [a for a in self.inventory.aliases if a.name == name]
+            naming = [k for k in self.inventory.keys if name in k.aliases]
+        for alias in targeting:
+            if alias.target_key is not None:
                 return self.resolve(alias.target_key, alias.span.path, depth + 1)
-        for key in self.inventory.keys:
-            if name in key.aliases:
-                return KeyLink(LinkStatus.KEY, key)
+        if naming:
+            return KeyLink(LinkStatus.KEY, naming[0])
         if not isinstance(name, str):
             return _unresolved_link(name)
         # An alias declared with a name not known statically may be this one.
-        symbolic = [
-            a.name
-            for a in self.inventory.aliases
-            if not isinstance(a.name, str) and _folder(a.span.path) == _folder(origin)
-        ]
+        symbolic = self._symbolic_aliases_by_folder.get(folder_of(origin), [])
         if symbolic:
             return KeyLink(LinkStatus.UNRESOLVED, refs=tuple(r for n in symbolic for r in refs_of(n)))
         return KeyLink(LinkStatus.OUTSIDE, refs=(name,))
+
+    @cached_property
+    def _users_by_key(self) -> dict[int, list[KeyConsumer]]:
+        # By identity: two keys may be equal as values (a module copied twice) yet be two keys.
+        found: dict[int, list[KeyConsumer]] = {}
+        for consumer, link in self._consumer_links:
+            if link.key is not None:
+                found.setdefault(id(link.key), []).append(consumer)
+        return found
+
+    @cached_property
+    def _pending_by_folder(self) -> dict[str, list[KeyLink]]:
+        found: dict[str, list[KeyLink]] = {}
+        for consumer, link in self._consumer_links:
+            if link.status is LinkStatus.UNRESOLVED:
+                found.setdefault(folder_of(consumer.span.path), []).append(link)
+        return found
+
+    @cached_property
+    def _keys_by_folder(self) -> dict[str, list[Key]]:
+        found: dict[str, list[Key]] = {}
+        for key in self.inventory.keys:
+            found.setdefault(folder_of(key.span.path), []).append(key)
+        return found
+
+    def keys_beside(self, path: str) -> list[Key]:
+        """The keys declared in the folder of ``path`` (its Terraform module, its template's
+        folder), in inventory order."""
+        return self._keys_by_folder.get(folder_of(path), [])
 
     def users_of(self, key: Key) -> tuple[tuple[KeyConsumer, ...], tuple[str, ...]]:
         """The consumers that encrypt with ``key``, and what the consumers of the key's folder (its
         Terraform module, its template's folder) whose key is not known statically depend on (any
         of them may use it). A literal identifier of a key the inputs do not declare is taken to
         be another key."""
-        users = tuple(c for c, link in self._consumer_links if link.key is key)
-        pending = [
-            link
-            for c, link in self._consumer_links
-            if link.status is LinkStatus.UNRESOLVED and _folder(c.span.path) == _folder(key.span.path)
-        ]
+        users = tuple(self._users_by_key.get(id(key), ()))
+        pending = self._pending_by_folder.get(folder_of(key.span.path), [])
         maybe = tuple(ref for link in pending for ref in link.refs)
         return users, tuple(dict.fromkeys(maybe))
 
 
-def _folder(path: str) -> str:
+@lru_cache(maxsize=4096)
+def _addresses_in(value: Any) -> set[str]:
+    """The addresses of every resource reference in ``value`` (a policy, a statement...)."""
+    found: set[str] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, ResourceRef):
+            found.add(item.address)
+        elif isinstance(item, Template):
+            pending.extend(item.parts)
+        elif isinstance(item, (tuple, list)):
+            pending.extend(item)
+        elif is_dataclass(item) and not isinstance(item, (type, Span)):
+            pending.extend(getattr(item, f.name) for f in fields(item))
+    return found
+
+
+def folder_of(path: str) -> str:
+    # Cached: rules ask for the folder of the same few paths again and again, and PurePath is slow.
     return str(PurePath(path).parent)
 
 
@@ -232,7 +355,7 @@ def _nearest(candidates: list[_Located], origin: str) -> _Located | None:
     same_file = [c for c in candidates if c.span.path == origin]
     if same_file:
         return same_file[0]
-    same_folder = [c for c in candidates if _folder(c.span.path) == _folder(origin)]
+    same_folder = [c for c in candidates if folder_of(c.span.path) == folder_of(origin)]
     return same_folder[0] if len(same_folder) == 1 else None
 
 

@@ -6,7 +6,6 @@ resource's customer managed key does not rotate). They follow consumers' key ref
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import PurePath
 from typing import Any
 
 from kmsguard.model import Key, KeyConsumer, Span, StrValue, Unknown
@@ -128,13 +127,10 @@ def _customer_key_rotation_off(subject: Subject) -> TestResult:
 def _rotation_suspects(subject: Subject, consumer: KeyConsumer) -> list[Key]:
     """Customer managed keys declared beside ``consumer`` (its module or template folder) that may
     not rotate: the keys a reference not known statically could mean."""
-    inventory = _links(subject).inventory
-    folder = PurePath(consumer.span.path).parent
     return [
         key
-        for key in inventory.keys
-        if PurePath(key.span.path).parent == folder
-        and key.key_manager == "CUSTOMER"
+        for key in _links(subject).keys_beside(consumer.span.path)
+        if key.key_manager == "CUSTOMER"
         and key.supports_automatic_rotation is not False
         and key.rotation_enabled is not True
     ]

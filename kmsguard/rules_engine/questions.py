@@ -16,17 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from kmsguard.model import Identity, Inventory, Policy, ResourceRef, Statement, Template, Unknown
 from kmsguard.model.values import THIS_ACCOUNT, THIS_PARTITION, THIS_REGION, refs_of
 from kmsguard.rules_engine.access_tests import admitting_principals, key_account
+from kmsguard.rules_engine.key_links import folder_of
 from kmsguard.rules_engine.logic import FALSE, TRUE, unresolved
 from kmsguard.rules_engine.predicates import Subject, TestResult
 
 if TYPE_CHECKING:
     from kmsguard.prove.questions import ProofResult
+    from kmsguard.rules_engine.answer_cache import StoredAnswer
+
+    # A fresh answer, or one read back from the answer cache (no z3 needed to use it).
+    Answer = ProofResult | StoredAnswer
 
 # A rule's question has a budget of z3 resource units per solver check rather than a time limit:
 # the same budget gives the same answer on every machine and under any load, so a finding never
@@ -73,10 +77,10 @@ def _identity_arns(subject: Subject, policy: Policy, account: str, partition: st
     if subject.inventory is None:
         return {}
     index = _identities_by_address(subject.inventory)
-    folder = PurePath(subject.span.path).parent
+    folder = folder_of(subject.span.path)
     arns: dict[str, str] = {}
     for address in _referenced_addresses(policy):
-        here = [i for i in index.get(address, ()) if PurePath(i.span.path).parent == folder]
+        here = index.get((address, folder), ())
         if len(here) != 1:
             continue
         ident = here[0]
@@ -112,17 +116,18 @@ def _referenced_addresses(policy: Policy) -> set[str]:
     return found
 
 
-# The inventory's identities by address, built once per inventory (a check asks many questions).
-_IDENTITY_INDEX: dict[int, tuple[Inventory, dict[str, list[Identity]]]] = {}
+# The inventory's identities by address and folder, built once per inventory (a check asks many
+# questions; a replicated tree has one identity per address in each of many folders).
+_IDENTITY_INDEX: dict[int, tuple[Inventory, dict[tuple[str, str], list[Identity]]]] = {}
 
 
-def _identities_by_address(inventory: Inventory) -> dict[str, list[Identity]]:
+def _identities_by_address(inventory: Inventory) -> dict[tuple[str, str], list[Identity]]:
     entry = _IDENTITY_INDEX.get(id(inventory))
     if entry is not None and entry[0] is inventory:
         return entry[1]
-    index: dict[str, list[Identity]] = {}
+    index: dict[tuple[str, str], list[Identity]] = {}
     for ident in inventory.identities:
-        index.setdefault(ident.address, []).append(ident)
+        index.setdefault((ident.address, folder_of(ident.span.path)), []).append(ident)
     if len(_IDENTITY_INDEX) >= 8:
         _IDENTITY_INDEX.clear()
     _IDENTITY_INDEX[id(inventory)] = (inventory, index)  # holding it keeps its id from being reused
@@ -156,7 +161,7 @@ def _shown(value: Any) -> str:
     return str(value) if value != "" else '""'
 
 
-def _witness_text(result: ProofResult, policy: Policy) -> str:
+def _witness_text(result: Answer, policy: Policy) -> str:
     case = result.witness_case or {}
     if isinstance(case, dict) and isinstance(case.get("requests"), list):
         actions = " and ".join(str(r.get("action", "?")) for r in case["requests"] if isinstance(r, dict))
@@ -172,44 +177,36 @@ def _witness_text(result: ProofResult, policy: Policy) -> str:
     return text
 
 
-# Answers by question and bound policy: a module instantiated many times, or a policy shared by
-# keys, is proved once per run. (Spans do not take part in a policy's equality.)
-_ANSWERS: dict[tuple[Any, ...], ProofResult] = {}
+# Answers by question and bound policy, keyed as the answer cache keys them (by the policy as data:
+# where it was written does not matter), so a module instantiated many times, or a policy shared by
+# keys, is proved once per run even with the cache on disk turned off.
+_ANSWERS: dict[str, Answer] = {}
 _MEMO_LIMIT = 4096
 
 
-def _canonical(result: ProofResult, policy: Policy) -> ProofResult:
+def _canonical(result: Answer, policy: Policy) -> Answer:
+    if result.witness is None:  # nothing to rewrite (an answer from the cache is already canonical)
+        return result
     from kmsguard.prove.witness import canonical
 
-    return canonical(result, policy)
+    return canonical(result, policy)  # type: ignore[arg-type]
 
 
-def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) -> ProofResult:
+def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) -> Answer:
     """The answer from this run's memo, else from the answer cache on disk, else asked (and then
-    kept in both, with its witness already in the form reports show)."""
-    from kmsguard.prove.questions import ProofResult
+    kept in both, with its witness already in the form reports show). The prover (z3) is imported
+    only here, by ``ask``: a run whose every answer is cached never loads it."""
     from kmsguard.rules_engine import answer_cache
 
-    try:
-        return _ANSWERS[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable part: ask every time
-        return _canonical(ask(), policy)
+    disk_key = answer_cache.key_of(*key)
+    known = _ANSWERS.get(disk_key)
+    if known is not None:
+        return known
     if len(_ANSWERS) >= _MEMO_LIMIT:
         _ANSWERS.clear()
-    disk_key = answer_cache.key_of(*key)
     stored = answer_cache.load(disk_key)
-    if stored is not None and stored.get("answer") in ("yes", "no", "unknown"):
-        answer = ProofResult(
-            str(stored["answer"]),
-            None,
-            tuple(str(d) for d in stored.get("depends_on") or ()),
-            str(stored.get("explanation", "")),
-            stored.get("witness_case"),
-            bool(stored.get("needs_identity_policy")),
-        )
-    else:
+    answer = answer_cache.stored_answer(stored) if stored is not None else None
+    if answer is None:
         answer = _canonical(ask(), policy)
         answer_cache.store(
             disk_key,
@@ -221,11 +218,28 @@ def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) 
                 "needs_identity_policy": answer.needs_identity_policy,
             },
         )
-    _ANSWERS[key] = answer
+    _ANSWERS[disk_key] = answer
     return answer
 
 
-def _evidence(result: ProofResult, policy: Policy) -> dict[str, str]:
+def _named_accounts(policy: Policy) -> list[str]:
+    """The account ids ``policy`` names, sorted: kept in the answer cache beside the answers, since
+    computing them needs the prover's module (and with it z3)."""
+    from kmsguard.rules_engine import answer_cache
+
+    disk_key = answer_cache.key_of("named-accounts", policy)
+    stored = answer_cache.load(disk_key)
+    accounts = stored.get("accounts") if stored is not None else None
+    if isinstance(accounts, list) and all(isinstance(a, str) for a in accounts):
+        return sorted(accounts)
+    from kmsguard.prove.witness import named_accounts
+
+    found = sorted(named_accounts(policy))
+    answer_cache.store(disk_key, {"accounts": found})
+    return found
+
+
+def _evidence(result: Answer, policy: Policy) -> dict[str, str]:
     # The stand-in for a key account nothing names is shown as what it stands for.
     witness = _witness_text(_canonical(result, policy), policy).replace(STAND_IN_ACCOUNT, "<key-account>")
     return {"witness": witness, "evidence": f": e.g. {witness}", "explanation": result.explanation}
@@ -244,9 +258,7 @@ def _answers(
         candidates = [account]
     else:
         probe, _ = _bound_policy(subject, policy, STAND_IN_ACCOUNT)
-        from kmsguard.prove.witness import named_accounts
-
-        candidates = [STAND_IN_ACCOUNT, *sorted(named_accounts(probe))]
+        candidates = [STAND_IN_ACCOUNT, *_named_accounts(probe)]
     out = []
     for candidate in candidates:
         bound, key_arn = _bound_policy(subject, policy, candidate)
@@ -299,14 +311,14 @@ def _statement_policy(subject: Subject) -> Policy | TestResult:
 def _public(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     """Can a principal of an account the policy does not name (a stranger) use the key -- through
     this statement when the subject is a statement?"""
-    from kmsguard.prove import questions
-
     policy = _statement_policy(subject)
     if isinstance(policy, TestResult):
         return policy
     actions = params.get("actions")
 
     def ask(bound: Policy, account: str, key_arn: str) -> ProofResult:
+        from kmsguard.prove import questions
+
         return questions.public(
             bound,
             actions,
@@ -322,8 +334,6 @@ def _public(subject: Subject, params: Mapping[str, Any]) -> TestResult:
 def _external(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     """Can a principal outside the trusted accounts (default: the key's own) and organisation (when
     configured) use the key?"""
-    from kmsguard.prove import questions
-
     policy = _statement_policy(subject)
     if isinstance(policy, TestResult):
         return policy
@@ -343,6 +353,8 @@ def _external(subject: Subject, params: Mapping[str, Any]) -> TestResult:
         return TestResult(unresolved(*symbolic), fields={"evidence": "", **shown})
 
     def ask(bound: Policy, key_account: str, key_arn: str) -> ProofResult:
+        from kmsguard.prove import questions
+
         return questions.external(
             bound,
             trusted,
@@ -366,13 +378,13 @@ def _trusted_text(account: str | None, trusted: tuple[str, ...]) -> str:
 
 def _lockout(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     """Can no principal call kms:PutKeyPolicy on the key any more?"""
-    from kmsguard.prove import questions
-
     policy = _statement_policy(subject)
     if isinstance(policy, TestResult):
         return policy
 
     def ask(bound: Policy, account: str, key_arn: str) -> ProofResult:
+        from kmsguard.prove import questions
+
         return questions.lockout(
             bound, key_account=account, key_arn=key_arn, timeout_ms=RULE_TIMEOUT_MS, rlimit=RULE_RLIMIT
         )
@@ -383,17 +395,17 @@ def _lockout(subject: Subject, params: Mapping[str, Any]) -> TestResult:
 def _admin_usage(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     """Can a principal the key policy names itself both manage the key and use it? (Principals that
     get both only through the account's IAM, and the root user, are every default policy's.)"""
-    from kmsguard.prove import control
-
     policy = _statement_policy(subject)
     if isinstance(policy, TestResult):
         return policy
-    named_class = next(c for c in control.ADMIN_USAGE_CLASSES if "allows by itself" in c.label)
-    # Creating grants is KMS023's question (a user may create grants for AWS resources, and one
-    # that can create others is a delegation finding of its own).
-    managing = tuple(a for a in control.management_actions() if a.lower() != "kms:creategrant")
 
     def ask(bound: Policy, account: str, key_arn: str) -> ProofResult:
+        from kmsguard.prove import control
+
+        named_class = next(c for c in control.ADMIN_USAGE_CLASSES if "allows by itself" in c.label)
+        # Creating grants is KMS023's question (a user may create grants for AWS resources, and one
+        # that can create others is a delegation finding of its own).
+        managing = tuple(a for a in control.management_actions() if a.lower() != "kms:creategrant")
         found = control.admin_usage(
             bound,
             key_account=account,

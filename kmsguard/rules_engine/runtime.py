@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from kmsguard.findings import Diagnostic, Finding
+from kmsguard.findings import Diagnostic, Finding, Witness
 from kmsguard.model import Inventory, Key, Policy, PolicyKind, Span, Statement, Template, Unknown, display
 from kmsguard.model.values import INVALID_POLICY, ResourceRef
 from kmsguard.rules_engine.key_links import KEY_LINKS, KeyLinks
@@ -259,9 +259,76 @@ def run_rule(rule: Rule, inventory: Inventory, params: Mapping[str, Any] | None 
                 unresolved=truth.depends_on if truth.is_unresolved else (),
                 remediation=rule.remediation,
                 help_uri=rule.help_uri,
+                witness=witness_from_fields(fields),
             )
         )
     return findings
+
+
+# The request in words as prover questions write it: "<principal> calling <action>[ with k=v, ...]
+# [ (what else it needs)]", or "<principal> can call <action> and <action>" for two requests.
+_CALLING = re.compile(
+    r"^(?P<principal>.+?) calling (?P<action>\S+)(?: with (?P<context>.+?))?(?: \((?P<note>[^()]*)\))?$"
+)
+_CAN_CALL = re.compile(r"^(?P<principal>\S+) can call (?P<action>.+)$")
+# A context entry starts where a condition key name followed by "=" does ("aws:PrincipalOrgID=",
+# "kms:EncryptionContext:tenant="); a list value "[a, b]" has no such name after its commas.
+_NEXT_ENTRY = re.compile(r", (?=[A-Za-z][\w.-]*:[^=\s]*=)")
+
+
+def witness_from_fields(fields: Mapping[str, Any]) -> Witness | None:
+    """The witness request a question handed over, or None when the rule's answer has none.
+
+    A structured ``witness_request`` (principal, action, resource, context) is taken as given;
+    otherwise the request is read back from the ``witness`` text, and when that text is not in a
+    known form the witness is the text alone (shown as written, never guessed at)."""
+    text = fields.get("witness")
+    structured = fields.get("witness_request")
+    if isinstance(structured, Mapping):
+        return _structured_witness(structured, text if isinstance(text, str) else "")
+    if not isinstance(text, str) or not text:
+        return None
+    return parse_witness_text(text)
+
+
+def parse_witness_text(text: str) -> Witness:
+    calling = _CALLING.match(text)
+    if calling is not None:
+        entries = _NEXT_ENTRY.split(calling["context"]) if calling["context"] else []
+        pairs = [entry.partition("=") for entry in entries]
+        if all(sep for _, sep, _ in pairs):
+            return Witness(
+                text=text,
+                principal=calling["principal"],
+                action=calling["action"],
+                context=tuple((name, value) for name, _, value in pairs),
+                note=calling["note"] or "",
+            )
+        return Witness(text=text)
+    can_call = _CAN_CALL.match(text)
+    if can_call is not None:
+        return Witness(text=text, principal=can_call["principal"], action=can_call["action"])
+    return Witness(text=text)
+
+
+def _structured_witness(request: Mapping[str, Any], text: str) -> Witness:
+    context = request.get("context")
+    pairs = context.items() if isinstance(context, Mapping) else ()
+    principal, action = str(request.get("principal", "")), str(request.get("action", ""))
+    return Witness(
+        text=text or f"{principal} calling {action}",
+        principal=principal,
+        action=action,
+        resource=str(request.get("resource", "")),
+        context=tuple((str(name), _context_value(value)) for name, value in pairs),
+    )
+
+
+def _context_value(value: Any) -> str:
+    """A context value as witness texts show it: ``true``, ``[a, b]`` for a multivalued key."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_context_value(v) for v in value) + "]"
+    return display(value)
 
 
 def diagnostic_finding(rule: Rule, diag: Diagnostic) -> Finding:
@@ -279,19 +346,28 @@ def diagnostic_finding(rule: Rule, diag: Diagnostic) -> Finding:
     )
 
 
+# Runs rules on an inventory and gives each rule's findings, in the order of the rules (a process
+# pool, in kmsguard.check; by default one rule after the other, here).
+RuleRunner = Callable[[Sequence[Rule], Inventory, Mapping[str, Any] | None], list[list[Finding]]]
+
+
 def run_packs(
     packs: Sequence[Pack],
     inventory: Inventory,
     diagnostics: Sequence[Diagnostic] = (),
     params: Mapping[str, Any] | None = None,
+    runner: RuleRunner | None = None,
 ) -> list[Finding]:
     """Every rule of every pack on the inventory, plus the loaders' diagnostics as findings of
-    the rules they name."""
+    the rules they name. ``runner`` may run the rules elsewhere (other processes): each rule's
+    findings do not depend on the other rules, and the result is sorted, so it is the same."""
     rules = {rule.id: rule for pack in packs for rule in pack.rules}
-    findings: list[Finding] = []
-    for rule in rules.values():
-        if rule.subject != "diagnostic":
-            findings.extend(run_rule(rule, inventory, params))
+    evaluated = [rule for rule in rules.values() if rule.subject != "diagnostic"]
+    if runner is None:
+        per_rule = [run_rule(rule, inventory, params) for rule in evaluated]
+    else:
+        per_rule = runner(evaluated, inventory, params)
+    findings: list[Finding] = [finding for part in per_rule for finding in part]
     for diag in diagnostics:
         rule = rules.get(diag.rule_id)
         if rule is None:
@@ -304,4 +380,13 @@ def rules_of(packs: Sequence[Pack]) -> list[Rule]:
     return [rule for pack in packs for rule in pack.rules]
 
 
-__all__ = ["Key", "evaluate_predicate", "rules_of", "run_packs", "run_rule", "subjects"]
+__all__ = [
+    "Key",
+    "evaluate_predicate",
+    "parse_witness_text",
+    "rules_of",
+    "run_packs",
+    "run_rule",
+    "subjects",
+    "witness_from_fields",
+]

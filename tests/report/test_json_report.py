@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import kmsguard
-from kmsguard.findings import Severity
+from kmsguard.findings import Severity, Witness
 from kmsguard.report import ReportInput, render
 from kmsguard.report.json_report import findings_schema
 
@@ -76,6 +76,7 @@ def test_one_finding_exact_fields(make_finding):
             "remediation": "Name the principals.",
             "help_uri": "https://example.invalid/kms001",
             "suppressed": None,
+            "witness": None,
         }
     ]
 
@@ -126,3 +127,37 @@ def test_output_does_not_depend_on_the_order_rules_ran_in(make_finding):
     assert forward == render("json", ReportInput(list(reversed(findings))))
     order = [(f["path"], f["rule_id"]) for f in json.loads(forward)["findings"]]
     assert order == [("a.tf", "KMS001"), ("main.tf", "KMS001"), ("main.tf", "KMS002")]
+
+
+def test_a_witness_is_listed_in_parts_and_valid_against_the_schema(make_finding, validator):
+    witness = Witness(
+        text="arn:aws:iam::999999999999:root calling kms:Decrypt with aws:PrincipalOrgID=o-a1b2c3d4e5",
+        principal="arn:aws:iam::999999999999:root",
+        action="kms:Decrypt",
+        context=(("aws:PrincipalOrgID", "o-a1b2c3d4e5"),),
+    )
+    document = json.loads(render("json", ReportInput([make_finding(witness=witness)])))
+
+    assert document["findings"][0]["witness"] == {
+        "text": "arn:aws:iam::999999999999:root calling kms:Decrypt with aws:PrincipalOrgID=o-a1b2c3d4e5",
+        "principal": "arn:aws:iam::999999999999:root",
+        "action": "kms:Decrypt",
+        "resource": "",
+        "context": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"},
+        "note": "",
+    }
+    assert list(validator.iter_errors(document)) == []
+
+
+def test_the_schema_rejects_a_witness_of_the_wrong_shape(make_finding, validator):
+    witness = Witness(text="a caller calling kms:Decrypt")
+    document = json.loads(render("json", ReportInput([make_finding(witness=witness)])))
+    document["findings"][0]["witness"]["context"] = ["not", "an", "object"]
+    assert len(list(validator.iter_errors(document))) == 1
+
+
+def test_a_witness_does_not_change_the_fingerprint_or_equality(make_finding):
+    # Evidence, not identity: baselines match a finding whatever request proves it.
+    plain = make_finding()
+    proved = make_finding(witness=Witness(text="a caller calling kms:Decrypt"))
+    assert plain == proved and plain.fingerprint == proved.fingerprint
