@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 EXIT_ERROR = 2
-AUDIT_FORMATS = ("text", "json", "sarif")
+AUDIT_FORMATS = ("text", "json", "sarif", "html")
 
 
 def _csv(text: str) -> list[str]:
@@ -184,6 +184,7 @@ def check_snapshot(snapshot: dict[str, Any], label: str, severity: Any) -> Any:
         path = os.path.join(directory, "snapshot.json")
         write_snapshot(snapshot, path)
         result = run_check(CheckOptions(paths=(path,), context=context, severity=severity))
+        _ = result.inventory  # the HTML report reads it; load it while the snapshot file exists
     relabel = _relabeller(path, label)
     result.findings = [relabel(f) for f in result.findings]
     result.suppressed = [relabel(f) for f in result.suppressed]
@@ -217,6 +218,7 @@ def _report(result: Any, fmt: str, output: str | None) -> int:
         errors=result.errors,
         files_checked=result.files,
         tool_version=__version__,
+        inventory=result.inventory if fmt == "html" else None,
     )
     text = render(fmt, report, color=False)
     if output:

@@ -512,12 +512,12 @@ class _RunOutcome:
 
 def _evaluated(options: CheckOptions, packs: list[Pack]) -> _RunOutcome:
     from kmsguard.load import cache
+    from kmsguard.load.snapshot import deployment_org
 
     inputs, discovery_errors = discover_inputs(options.paths, options.exclude)
     files = [item.path for item in inputs]
     units = loading_units(inputs)
     cached = [cache.validated(unit, options.context) for unit in units]
-    org = options.context.org()
     use_results = len(units) >= RESULT_CACHE_MIN_UNITS
     if use_results and all(entry is not None for entry in cached):
         identities = [entry.identity for entry in cached if entry is not None]
@@ -527,7 +527,8 @@ def _evaluated(options: CheckOptions, packs: list[Pack]) -> _RunOutcome:
 
             def inventory() -> Inventory:
                 loaded = _load_units(units, cached, options.context, 1)
-                return Inventory.merge([r.inventory for r, _ in loaded], org=org)
+                parts = Inventory.merge([r.inventory for r, _ in loaded])
+                return Inventory.merge([parts], org=deployment_org(options.context, parts.org))
 
             errors = [*discovery_errors, *hit.errors]
             return _RunOutcome(
@@ -535,7 +536,10 @@ def _evaluated(options: CheckOptions, packs: list[Pack]) -> _RunOutcome:
             )
     loaded = _load_units(units, cached, options.context, _jobs(options.jobs))
     merged = _merged([], [result for result, _ in loaded])
-    inventory_now = Inventory.merge([merged.inventory], org=org)
+    # A snapshot knows its accounts and organisation; the command line still wins where it says.
+    inventory_now = Inventory.merge(
+        [merged.inventory], org=deployment_org(options.context, merged.inventory.org)
+    )
     jobs = _jobs(options.jobs)
     parallel = jobs > 1 and rule_subjects(inventory_now) >= PARALLEL_MIN_SUBJECTS
     runner = _rules_in_processes(jobs) if parallel else None

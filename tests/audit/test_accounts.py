@@ -312,11 +312,6 @@ def test_merge_then_check_answers_for_the_whole_organisation(
     assert outside == {OUTSIDER}  # the member's account is inside the organisation; the outsider is not
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the one-line change in kmsguard/check.py run_check: "
-    "org=deployment_org(options.context, loaded.inventory.org)",
-)
 def test_check_takes_the_context_from_the_snapshot(
     endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

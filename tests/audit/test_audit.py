@@ -82,6 +82,26 @@ def test_audit_finds_what_check_finds_on_the_terraform_of_the_same_world(
     assert by_rule["KMS001"]["path"] == str(tmp_path / "snap.json.gz")
 
 
+def test_the_html_report_of_an_audit_shows_each_key_with_what_uses_it(
+    endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer_ebs_default_key(monkeypatch)  # moto cannot: see tests/audit/moto_support.py
+    arns = seed_world(endpoint)
+    consumers = seed_consumers(endpoint, arns)
+    page = tmp_path / "audit.html"
+    code = main(
+        ["audit", "--endpoint-url", endpoint, "--regions", ",".join(REGIONS), "-f", "html", "-o", str(page)]
+    )
+    html = page.read_text(encoding="utf-8")
+    assert code == 1
+    assert html.startswith("<!DOCTYPE html>")
+    # The key without rotation, its KMS001 finding, and the volume that encrypts with it.
+    sections = html.split('<section class="item"')[1:]
+    (section,) = [part for part in sections if f"<code>{arns['norotate']}</code>" in part.split("</h2>")[0]]
+    assert "KMS001" in section
+    assert consumers["data"] in section
+
+
 def test_check_on_a_saved_snapshot_gives_the_audit_findings(
     endpoint: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,8 +109,6 @@ def test_check_on_a_saved_snapshot_gives_the_audit_findings(
     seed_world(endpoint)
     snap = tmp_path / "snap.json"
     _, audited = _audit(endpoint, capsys, "--save", str(snap))
-    # --account: run_check replaces the inventory's deployment context with the command line's, so
-    # the account recorded in the snapshot does not reach the grant rules without it (see report).
     code, checked = _run(["check", str(snap), "--account", ACCOUNT, "--format", "json"], capsys)
     assert code == 1
     key = lambda f: (f["rule_id"], f["resource"], f["message"])  # noqa: E731
