@@ -120,8 +120,9 @@ class Inventory:
         if placement.org_id is None or not placement.path:
             return ()
         # AWS Organizations User Guide, "Service control policies (SCPs)": SCPs do not affect
-        # users or roles in the management account.
-        if kind is PolicyKind.SCP and placement.management_account == account:
+        # users or roles in the management account; "Resource control policies (RCPs)": RCPs
+        # do not affect resources in the management account.
+        if placement.management_account == account:
             return ()
         levels: list[tuple[Policy, ...]] = []
         for target in placement.path:

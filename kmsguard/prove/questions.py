@@ -128,7 +128,8 @@ def public(
     """Can a principal of an account that the key policy does not name -- a stranger -- or an
     anonymous caller perform one of ``actions`` (default: every action on a key)?
 
-    A stranger's account, organisation and organisation paths are none the policy names (so a
+    A stranger's account, organisation and organisation paths are none the policy (or an RCP among
+    ``inputs``) names (so a
     Principal "*" restricted to one organisation is not public), its requests carry no VPC, VPC
     endpoint, source account or source organisation the policy names; everything else -- tags, the
     encryption context, kms:ViaService, the source IP -- it chooses. Anonymous callers are never
@@ -136,6 +137,11 @@ def public(
     MissingAuthenticationToken). Service principals are not asked about here."""
     arn = key_arn or _default_key_arn(key_account)
     named = _literals(key_policy) | grant_literals(inputs.grants if inputs else ())
+    # An RCP that names the organisation (or accounts) keeps them out of "strangers" too: a caller
+    # its perimeter lets in is not one the key's owners have never heard of.
+    for level in inputs.rcps if inputs else ():
+        for rcp in level:
+            named |= _literals(rcp)
     accounts = sorted({a for text in named for a in _ACCOUNT_ID.findall(text)} | {key_account})
     orgs = sorted({o for text in named for o in _ORG_ID.findall(text)})
 

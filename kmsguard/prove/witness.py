@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmsguard.model.policy import Policy
 from kmsguard.prove.questions import _ACCOUNT_ID, ProofResult, _allow_policy, _literals
+
+if TYPE_CHECKING:
+    from kmsguard.authz.types import AuthzInputs
 
 
 def named_accounts(policy: Policy) -> set[str]:
@@ -38,10 +41,11 @@ def _replaced(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def canonical(result: ProofResult, policy: Policy) -> ProofResult:
+def canonical(result: ProofResult, policy: Policy, inputs: AuthzInputs | None = None) -> ProofResult:
     """The witness shown the same way whatever the solver happened to pick: its caller's account
     replaced by a fixed one the policy does not name, and its user or role name by a fixed one,
-    each kept only when the simulator allows that request too."""
+    each kept only when the simulator allows that request too -- with ``inputs`` (the question's
+    grants, SCPs, RCPs) when the question had them."""
     witness = result.witness
     if witness is None or not isinstance(result.witness_case, dict) or not witness.caller.account:
         return result
@@ -49,14 +53,14 @@ def canonical(result: ProofResult, policy: Policy) -> ProofResult:
     named = named_accounts(policy)
     new = next((a for a in _SHOWN_ACCOUNTS if a not in named), None)
     if old not in named and new is not None and old != new:
-        result = _if_allowed(result, policy, old, new)
-    return _renamed(result, policy)
+        result = _if_allowed(result, policy, old, new, inputs)
+    return _renamed(result, policy, inputs)
 
 
 _IAM_NAME = re.compile(r"^(arn:[^:]*:iam::\d{12}:(user|role)/(?:[^/]*/)*)([^/]*)$")
 
 
-def _renamed(result: ProofResult, policy: Policy) -> ProofResult:
+def _renamed(result: ProofResult, policy: Policy, inputs: AuthzInputs | None = None) -> ProofResult:
     """The witness with the caller's user or role named ``example-user`` / ``example-role``."""
     assert result.witness is not None
     arn = result.witness.caller.arn
@@ -64,21 +68,23 @@ def _renamed(result: ProofResult, policy: Policy) -> ProofResult:
     if match is None or match.group(3) == f"example-{match.group(2)}":
         return result
     new_arn = f"{match.group(1)}example-{match.group(2)}"
-    result = _if_allowed(result, policy, arn, new_arn)
+    result = _if_allowed(result, policy, arn, new_arn, inputs)
     if result.witness is not None and result.witness.caller.arn == new_arn and match.group(2) == "role":
         old_session = f"assumed-role/{match.group(3)}/"
-        result = _if_allowed(result, policy, old_session, "assumed-role/example-role/")
+        result = _if_allowed(result, policy, old_session, "assumed-role/example-role/", inputs)
     session = result.witness.caller.session_arn if result.witness is not None else None
     named = _SESSION_NAME.match(session or "")
     if session and named and named.group(2) != "example-session":
-        result = _if_allowed(result, policy, session, f"{named.group(1)}example-session")
+        result = _if_allowed(result, policy, session, f"{named.group(1)}example-session", inputs)
     return result
 
 
 _SESSION_NAME = re.compile(r"^(arn:[^:]*:sts::\d{12}:assumed-role/[^/]*/)(.*)$")
 
 
-def _if_allowed(result: ProofResult, policy: Policy, old: str, new: str) -> ProofResult:
+def _if_allowed(
+    result: ProofResult, policy: Policy, old: str, new: str, inputs: AuthzInputs | None = None
+) -> ProofResult:
     """``result`` with ``old`` replaced by ``new`` in its witness requests, when the simulator
     allows every changed request as well; else ``result`` unchanged."""
     from kmsguard.authz.evaluate import decide
@@ -98,7 +104,8 @@ def _if_allowed(result: ProofResult, policy: Policy, old: str, new: str) -> Proo
         )
         request = replace(witness, caller=caller, context=_replaced(dict(witness.context), old, new))
         identity = (_allow_policy(request.action),) if result.needs_identity_policy else ()
-        decision = decide(AuthzInputs(key_policy=policy, identity_policies=identity), request)
+        base = inputs if inputs is not None else AuthzInputs(key_policy=policy)
+        decision = decide(replace(base, key_policy=policy, identity_policies=identity), request)
         if decision.outcome is not Outcome.ALLOW:
             return result
         changed.append(request)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from kmsguard.model import Identity, Inventory, Policy, ResourceRef, Statement, Template, Unknown
+from kmsguard.model import Identity, Inventory, Policy, PolicyKind, ResourceRef, Statement, Template, Unknown
 from kmsguard.model.values import THIS_ACCOUNT, THIS_PARTITION, THIS_REGION, refs_of
 from kmsguard.rules_engine.access_tests import admitting_principals, key_account
 from kmsguard.rules_engine.key_links import folder_of
@@ -26,6 +26,7 @@ from kmsguard.rules_engine.logic import FALSE, TRUE, unresolved
 from kmsguard.rules_engine.predicates import Subject, TestResult
 
 if TYPE_CHECKING:
+    from kmsguard.authz.types import AuthzInputs
     from kmsguard.prove.questions import ProofResult
     from kmsguard.rules_engine.answer_cache import StoredAnswer
 
@@ -172,9 +173,38 @@ def _witness_text(result: Answer, policy: Policy) -> str:
     if context:
         names = _spellings(policy)
         text += " with " + ", ".join(f"{names.get(k.lower(), k)}={_shown(v)}" for k, v in context.items())
+    notes = _witness_notes(result)
+    return text + (f" ({notes})" if notes else "")
+
+
+def _witness_notes(result: Answer) -> str:
+    case = result.witness_case if isinstance(result.witness_case, dict) else {}
+    notes = []
+    if ":role/aws-service-role/" in str(case.get("role_arn", "")):
+        # Only an AWS service assumes such a role; said because SCPs and RCPs do not restrict it.
+        notes.append("a service-linked role")
     if result.needs_identity_policy:
-        text += " (its own account's IAM policy allowing)"
-    return text
+        notes.append("its own account's IAM policy allowing")
+    return "; ".join(notes)
+
+
+def _witness_request(result: Answer, policy: Policy) -> dict[str, Any] | None:
+    """The witness as a request (principal, action, resource, context) for reports to lay out."""
+    case = result.witness_case
+    if not isinstance(case, dict) or isinstance(case.get("requests"), list):
+        return None
+    names = _spellings(policy)
+
+    def shown(text: Any) -> str:
+        return str(text).replace(STAND_IN_ACCOUNT, "<key-account>")
+
+    return {
+        "principal": shown(case.get("principal", "")),
+        "action": str(case.get("action", "")),
+        "resource": shown(case.get("resource", "")),
+        "context": {names.get(k.lower(), k): v for k, v in (case.get("context") or {}).items()},
+        "note": _witness_notes(result),
+    }
 
 
 # Answers by question and bound policy, keyed as the answer cache keys them (by the policy as data:
@@ -184,15 +214,17 @@ _ANSWERS: dict[str, Answer] = {}
 _MEMO_LIMIT = 4096
 
 
-def _canonical(result: Answer, policy: Policy) -> Answer:
+def _canonical(result: Answer, policy: Policy, inputs: AuthzInputs | None = None) -> Answer:
     if result.witness is None:  # nothing to rewrite (an answer from the cache is already canonical)
         return result
     from kmsguard.prove.witness import canonical
 
-    return canonical(result, policy)  # type: ignore[arg-type]
+    return canonical(result, policy, inputs)  # type: ignore[arg-type]
 
 
-def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) -> Answer:
+def _memo(
+    key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy, inputs: AuthzInputs | None = None
+) -> Answer:
     """The answer from this run's memo, else from the answer cache on disk, else asked (and then
     kept in both, with its witness already in the form reports show). The prover (z3) is imported
     only here, by ``ask``: a run whose every answer is cached never loads it."""
@@ -207,7 +239,7 @@ def _memo(key: tuple[Any, ...], ask: Callable[[], ProofResult], policy: Policy) 
     stored = answer_cache.load(disk_key)
     answer = answer_cache.stored_answer(stored) if stored is not None else None
     if answer is None:
-        answer = _canonical(ask(), policy)
+        answer = _canonical(ask(), policy, inputs)
         answer_cache.store(
             disk_key,
             {
@@ -239,20 +271,36 @@ def _named_accounts(policy: Policy) -> list[str]:
     return found
 
 
-def _evidence(result: Answer, policy: Policy) -> dict[str, str]:
+def _evidence(result: Answer, policy: Policy) -> dict[str, Any]:
     # The stand-in for a key account nothing names is shown as what it stands for.
-    witness = _witness_text(_canonical(result, policy), policy).replace(STAND_IN_ACCOUNT, "<key-account>")
-    return {"witness": witness, "evidence": f": e.g. {witness}", "explanation": result.explanation}
+    shown = _canonical(result, policy)
+    witness = _witness_text(shown, policy).replace(STAND_IN_ACCOUNT, "<key-account>")
+    fields: dict[str, Any] = {
+        "witness": witness,
+        "evidence": f": e.g. {witness}",
+        "explanation": result.explanation,
+    }
+    request = _witness_request(shown, policy)
+    if request is not None:
+        fields["witness_request"] = request
+    return fields
 
 
 Asker = Callable[[Policy, str, str], "ProofResult"]
 
 
 def _answers(
-    subject: Subject, policy: Policy, name: str, ask: Asker, extra: tuple[Any, ...] = ()
+    subject: Subject,
+    policy: Policy,
+    name: str,
+    ask: Callable[..., ProofResult],
+    extra: tuple[Any, ...] = (),
+    rcps: tuple[tuple[Policy, ...], ...] = (),
 ) -> list[Any]:
     """The question for each account the key may be in: the known one; else a stand-in for "an
-    account the policy does not name" and each account it names (the key may be in any of them)."""
+    account the policy does not name" and each account it names (the key may be in any of them).
+    ``rcps``: the key account's RCP levels, among the inputs of the question and of the witness's
+    re-checks."""
     account = key_account(subject)
     if account is not None:
         candidates = [account]
@@ -262,13 +310,25 @@ def _answers(
     out = []
     for candidate in candidates:
         bound, key_arn = _bound_policy(subject, policy, candidate)
+        inputs = _inputs_with(bound, rcps)
         result = _memo(
-            (name, bound, candidate, key_arn, *extra),
-            lambda b=bound, c=candidate, k=key_arn: ask(b, c, k),
+            (name, bound, candidate, key_arn, *extra, *((rcps,) if rcps else ())),
+            (lambda b=bound, c=candidate, k=key_arn, i=inputs: ask(b, c, k, i))
+            if inputs is not None
+            else (lambda b=bound, c=candidate, k=key_arn: ask(b, c, k)),
             bound,
+            inputs,
         )
         out.append((candidate, bound, result))
     return out
+
+
+def _inputs_with(bound: Policy, rcps: tuple[tuple[Policy, ...], ...]) -> AuthzInputs | None:
+    if not rcps:
+        return None
+    from kmsguard.authz.types import AuthzInputs
+
+    return AuthzInputs(key_policy=bound, rcps=rcps)
 
 
 def _verdict(answers: list[Any], bad: str = "yes") -> TestResult:
@@ -308,6 +368,28 @@ def _statement_policy(subject: Subject) -> Policy | TestResult:
     return _through(subject.policy, stmt)
 
 
+def _rcp_levels(subject: Subject, account: str | None) -> tuple[tuple[Policy, ...], ...] | Unknown:
+    """The RCPs that bound access to the key: its account's levels from the organisation (an
+    audit snapshot records them), ``()`` when none apply or nothing was recorded (IaC inputs), and
+    Unknown when they apply but could not be read. RCPs never apply to AWS managed keys (KMS
+    Developer Guide, "Resource control policies in AWS KMS")."""
+    key = subject.key
+    if subject.inventory is None or account is None or (key is not None and key.key_manager == "AWS"):
+        return ()
+    levels = subject.inventory.org_policy_levels(account, PolicyKind.RCP)
+    return () if levels is None else levels
+
+
+def _unless_rcps_unread(verdict: TestResult, levels: tuple[tuple[Policy, ...], ...] | Unknown) -> TestResult:
+    """RCPs only take access away: with them unread, "no access" stands, and access found without
+    them holds only if they allow it -- unresolved, naming what could not be read."""
+    if isinstance(levels, Unknown) and verdict.truth.is_true:
+        return replace(
+            verdict, truth=unresolved(f"{levels.ref} ({levels.reason})" if levels.reason else levels.ref)
+        )
+    return verdict
+
+
 def _public(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     """Can a principal of an account the policy does not name (a stranger) use the key -- through
     this statement when the subject is a statement?"""
@@ -315,8 +397,10 @@ def _public(subject: Subject, params: Mapping[str, Any]) -> TestResult:
     if isinstance(policy, TestResult):
         return policy
     actions = params.get("actions")
+    levels = _rcp_levels(subject, key_account(subject))
+    known_levels = levels if not isinstance(levels, Unknown) else ()
 
-    def ask(bound: Policy, account: str, key_arn: str) -> ProofResult:
+    def ask(bound: Policy, account: str, key_arn: str, inputs: Any = None) -> ProofResult:
         from kmsguard.prove import questions
 
         return questions.public(
@@ -326,9 +410,11 @@ def _public(subject: Subject, params: Mapping[str, Any]) -> TestResult:
             key_arn=key_arn,
             timeout_ms=RULE_TIMEOUT_MS,
             rlimit=RULE_RLIMIT,
+            inputs=inputs,
         )
 
-    return _verdict(_answers(subject, policy, "public", ask, (actions,)))
+    answers = _answers(subject, policy, "public", ask, (actions,), known_levels)
+    return _unless_rcps_unread(_verdict(answers), levels)
 
 
 def _external(subject: Subject, params: Mapping[str, Any]) -> TestResult:
@@ -352,7 +438,10 @@ def _external(subject: Subject, params: Mapping[str, Any]) -> TestResult:
         # solver would spend its time on values it cannot see.
         return TestResult(unresolved(*symbolic), fields={"evidence": "", **shown})
 
-    def ask(bound: Policy, key_account: str, key_arn: str) -> ProofResult:
+    levels = _rcp_levels(subject, account)
+    known_levels = levels if not isinstance(levels, Unknown) else ()
+
+    def ask(bound: Policy, key_account: str, key_arn: str, inputs: Any = None) -> ProofResult:
         from kmsguard.prove import questions
 
         return questions.external(
@@ -364,9 +453,11 @@ def _external(subject: Subject, params: Mapping[str, Any]) -> TestResult:
             key_arn=key_arn,
             timeout_ms=RULE_TIMEOUT_MS,
             rlimit=RULE_RLIMIT,
+            inputs=inputs,
         )
 
-    verdict = _verdict(_answers(subject, policy, "external", ask, (actions, trusted, org_id)))
+    answers = _answers(subject, policy, "external", ask, (actions, trusted, org_id), known_levels)
+    verdict = _unless_rcps_unread(_verdict(answers), levels)
     if params.get("beyond_public") and verdict.truth.is_true and _public(subject, params).truth.is_true:
         return TestResult(FALSE)  # open to every account: the public-access rule's finding alone
     return replace(verdict, fields={**verdict.fields, **shown})

@@ -321,6 +321,7 @@ def _structured_witness(request: Mapping[str, Any], text: str) -> Witness:
         action=action,
         resource=str(request.get("resource", "")),
         context=tuple((str(name), _context_value(value)) for name, value in pairs),
+        note=str(request.get("note", "")),
     )
 
 
