@@ -101,6 +101,14 @@ class Collector:
             )
             return None
 
+    def listing(
+        self, client: Any, service: str, operation: str, region: str | None, list_key: str, **params: Any
+    ) -> list[Any] | None:
+        """Every item of a paginated listing of the account, or None after recording the gap."""
+        return self.attempt(
+            service, operation, region, self.account, _all_pages(client, operation, list_key, **params)
+        )
+
     def attempt_or_na(
         self, service: str, operation: str, region: str | None, resource: str, read: Callable[[], T]
     ) -> tuple[T | None, str | None]:
@@ -399,12 +407,8 @@ class RegionListing:
 
 def list_region(collector: Collector, region: str) -> RegionListing:
     kms = collector.session.client("kms", region)
-    key_list = collector.attempt(
-        "kms", "ListKeys", region, collector.account, _all_pages(kms, "ListKeys", "Keys")
-    )
-    aliases = collector.attempt(
-        "kms", "ListAliases", region, collector.account, _all_pages(kms, "ListAliases", "Aliases")
-    )
+    key_list = collector.listing(kms, "kms", "ListKeys", region, "Keys")
+    aliases = collector.listing(kms, "kms", "ListAliases", region, "Aliases")
     return RegionListing(
         region=region,
         key_arns=None if key_list is None else tuple(sorted(str(k["KeyArn"]) for k in key_list)),
@@ -523,9 +527,7 @@ def collect_regional_consumers(collector: Collector, region: str) -> Iterator[di
 
 def _sqs_queues(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     sqs = collector.session.client("sqs", region)
-    urls = collector.attempt(
-        "sqs", "ListQueues", region, collector.account, _all_pages(sqs, "ListQueues", "QueueUrls")
-    )
+    urls = collector.listing(sqs, "sqs", "ListQueues", region, "QueueUrls")
     for url in urls or []:
         attrs = collector.attempt(
             "sqs",
@@ -547,9 +549,7 @@ def _sqs_queues(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
 
 def _sns_topics(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     sns = collector.session.client("sns", region)
-    topics = collector.attempt(
-        "sns", "ListTopics", region, collector.account, _all_pages(sns, "ListTopics", "Topics")
-    )
+    topics = collector.listing(sns, "sns", "ListTopics", region, "Topics")
     for topic in topics or []:
         arn = topic["TopicArn"]
         attrs = collector.attempt(
@@ -568,13 +568,7 @@ def _sns_topics(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
 
 def _log_groups(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     logs = collector.session.client("logs", region)
-    groups = collector.attempt(
-        "logs",
-        "DescribeLogGroups",
-        region,
-        collector.account,
-        _all_pages(logs, "DescribeLogGroups", "logGroups"),
-    )
+    groups = collector.listing(logs, "logs", "DescribeLogGroups", region, "logGroups")
     for group in groups or []:
         # CloudWatch Logs always encrypts; without kmsKeyId it uses a service key.
         arn = str(group.get("arn", group.get("logGroupName")))
@@ -583,13 +577,7 @@ def _log_groups(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
 
 def _secrets(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     secrets = collector.session.client("secretsmanager", region)
-    listed = collector.attempt(
-        "secretsmanager",
-        "ListSecrets",
-        region,
-        collector.account,
-        _all_pages(secrets, "ListSecrets", "SecretList"),
-    )
+    listed = collector.listing(secrets, "secretsmanager", "ListSecrets", region, "SecretList")
     for secret in listed or []:
         # Secrets Manager always encrypts; without KmsKeyId it uses alias/aws/secretsmanager.
         yield _consumer(
@@ -644,9 +632,7 @@ def _ebs_default(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
 
 def _ebs_volumes(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     ec2 = collector.session.client("ec2", region)
-    volumes = collector.attempt(
-        "ec2", "DescribeVolumes", region, collector.account, _all_pages(ec2, "DescribeVolumes", "Volumes")
-    )
+    volumes = collector.listing(ec2, "ec2", "DescribeVolumes", region, "Volumes")
     partition = partition_of_region(region)
     for volume in volumes or []:
         volume_id = str(volume["VolumeId"])
@@ -681,13 +667,7 @@ def _rds(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     of an Aurora cluster is skipped: its storage is the cluster's, encrypted with the cluster's
     key, and the IaC loaders model the cluster (aws_rds_cluster, AWS::RDS::DBCluster) only."""
     rds = collector.session.client("rds", region)
-    instances = collector.attempt(
-        "rds",
-        "DescribeDBInstances",
-        region,
-        collector.account,
-        _all_pages(rds, "DescribeDBInstances", "DBInstances"),
-    )
+    instances = collector.listing(rds, "rds", "DescribeDBInstances", region, "DBInstances")
     for instance in instances or []:
         if instance.get("DBClusterIdentifier"):
             continue
@@ -700,13 +680,7 @@ def _rds(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
             encrypted,
             _rds_details(instance, "DBInstanceIdentifier"),
         )
-    clusters = collector.attempt(
-        "rds",
-        "DescribeDBClusters",
-        region,
-        collector.account,
-        _all_pages(rds, "DescribeDBClusters", "DBClusters"),
-    )
+    clusters = collector.listing(rds, "rds", "DescribeDBClusters", region, "DBClusters")
     for cluster in clusters or []:
         encrypted = cluster.get("StorageEncrypted")
         yield _consumer(
@@ -725,12 +699,8 @@ def _trails(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     Each trail is recorded once: in its home Region, by the account that owns it (the account
     field of its ARN). Without a KMS key, log files are encrypted with SSE-S3."""
     cloudtrail = collector.session.client("cloudtrail", region)
-    trails = collector.attempt(
-        "cloudtrail",
-        "DescribeTrails",
-        region,
-        collector.account,
-        _all_pages(cloudtrail, "DescribeTrails", "trailList", includeShadowTrails=True),
+    trails = collector.listing(
+        cloudtrail, "cloudtrail", "DescribeTrails", region, "trailList", includeShadowTrails=True
     )
     for trail in trails or []:
         arn = str(trail.get("TrailARN", ""))
@@ -750,9 +720,7 @@ def _dynamodb_tables(collector: Collector, region: str) -> Iterator[dict[str, An
     with SSEType KMS names the KMS key (the AWS managed key or a customer managed key), no
     SSEDescription means an AWS owned key."""
     dynamodb = collector.session.client("dynamodb", region)
-    names = collector.attempt(
-        "dynamodb", "ListTables", region, collector.account, _all_pages(dynamodb, "ListTables", "TableNames")
-    )
+    names = collector.listing(dynamodb, "dynamodb", "ListTables", region, "TableNames")
     partition = partition_of_region(region)
     for name in names or []:
         arn = f"arn:{partition}:dynamodb:{region}:{collector.account}:table/{name}"
@@ -780,13 +748,7 @@ def _lambda_functions(collector: Collector, region: str) -> Iterator[dict[str, A
     key aws/lambda. ListFunctions returns the variables' values too: only the key ARN is kept,
     never a variable's name or value."""
     lambda_client = collector.session.client("lambda", region)
-    functions = collector.attempt(
-        "lambda",
-        "ListFunctions",
-        region,
-        collector.account,
-        _all_pages(lambda_client, "ListFunctions", "Functions"),
-    )
+    functions = collector.listing(lambda_client, "lambda", "ListFunctions", region, "Functions")
     for function in functions or []:
         arn = str(function["FunctionArn"])
         yield _consumer("lambda", "AWS::Lambda::Function", arn, function.get("KMSKeyArn"), True, {})
@@ -794,13 +756,7 @@ def _lambda_functions(collector: Collector, region: str) -> Iterator[dict[str, A
 
 def _efs_file_systems(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     efs = collector.session.client("efs", region)
-    systems = collector.attempt(
-        "efs",
-        "DescribeFileSystems",
-        region,
-        collector.account,
-        _all_pages(efs, "DescribeFileSystems", "FileSystems"),
-    )
+    systems = collector.listing(efs, "efs", "DescribeFileSystems", region, "FileSystems")
     partition = partition_of_region(region)
     for system in systems or []:
         system_id = str(system["FileSystemId"])
