@@ -2,6 +2,7 @@
 share this interpreter's lock with the threads that call it).
 
     python bench/audit.py [--keys 200] [--regions us-east-1,eu-west-1,ap-southeast-2] [--repeat 3]
+                          [--keep-snapshot snap.json.gz]
 
 Seeds one account with ``--keys`` keys in each Region (a key policy each, a grant on every fourth,
 an alias on every second, rotation on every second), then measures:
@@ -9,7 +10,8 @@ an alias on every second, rotation on every second), then measures:
 * the collection (``kmsguard.audit.run.collect_accounts``) at ``--concurrency 1`` and ``8``: wall
   time, API calls per key, and the speed-up;
 * ``kmsguard check snap.json.gz`` on the saved snapshot, in a new process with an empty cache
-  (start-up included), against the audit (collection + the same check) -- target: >= 50x faster.
+  (start-up included, bytecode compiled as an installed package has it), against the audit
+  (collection + the same check) -- target: >= 50x faster; and the same check with ``--jobs 1``.
 
 Prints one line per figure; the best of ``--repeat`` runs is kept for each timing.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -119,12 +122,16 @@ def collect(endpoint: str, regions: Sequence[str], concurrency: int) -> tuple[li
     return collection.accounts, session.calls
 
 
-def check_in_new_process(snapshot: str) -> float:
+def check_in_new_process(snapshot: str, pycache: str, extra: Sequence[str] = ()) -> float:
+    """``kmsguard check`` in a new process with an empty result cache, start-up included. Bytecode
+    comes from ``pycache`` (``PYTHONPYCACHEPREFIX``), as an installed package's would from its
+    compiled ``.pyc`` files, whatever ``PYTHONDONTWRITEBYTECODE`` the caller runs with."""
     with tempfile.TemporaryDirectory(prefix="kmsguard-bench-cache-") as cache:
-        env = {**os.environ, "KMSGUARD_CACHE_DIR": cache}
+        env = {**os.environ, "KMSGUARD_CACHE_DIR": cache, "PYTHONPYCACHEPREFIX": pycache}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "kmsguard", "check", snapshot, "--format", "json"],
+            [sys.executable, "-m", "kmsguard", "check", snapshot, "--format", "json", *extra],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -142,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=200, help="keys per Region")
     parser.add_argument("--regions", default="us-east-1,eu-west-1,ap-southeast-2")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep-snapshot", help="also copy the snapshot here (to profile `check` on it)")
     args = parser.parse_args(argv)
     regions = [r for r in args.regions.split(",") if r]
     for name, value in (
@@ -151,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         os.environ[name] = value
     os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent"
+    print(
+        f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)"
+    )
     server, endpoint = start_moto()
     try:
         start = time.perf_counter()
@@ -175,11 +186,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             snapshot = os.path.join(directory, "snap.json.gz")
             write_snapshot(build_snapshot(accounts, __version__), snapshot)
             print(f"snapshot: {os.path.getsize(snapshot) / 1024:.0f} KiB gzip")
-            check_time, _ = best_of(args.repeat, lambda: check_in_new_process(snapshot))
+            if args.keep_snapshot:
+                shutil.copyfile(snapshot, args.keep_snapshot)
+            pycache = os.path.join(directory, "pycache")
+            check_in_new_process(snapshot, pycache)  # compiles the bytecode, as installing would
+            check_time, _ = best_of(args.repeat, lambda: check_in_new_process(snapshot, pycache))
+            serial_time, _ = best_of(
+                args.repeat, lambda: check_in_new_process(snapshot, pycache, ("--jobs", "1"))
+            )
         audit_time = timings[8] + check_time  # `kmsguard audit` = collection + the same check
         print(f"check on the snapshot (new process, empty cache): {check_time:.2f} s")
+        print(f"  the same with --jobs 1 (rules in this process, no pool): {serial_time:.2f} s")
         print(f"audit (collection at concurrency 8 + check): {audit_time:.2f} s")
         print(f"check vs audit: {audit_time / check_time:.1f}x faster (target >= 50x)")
+        print(f"check --jobs 1 vs audit: {(timings[8] + serial_time) / serial_time:.1f}x faster")
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         server.terminate()
         server.wait(timeout=10)

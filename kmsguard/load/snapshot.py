@@ -184,8 +184,9 @@ def load_snapshot(document: dict[str, Any], path: str, ctx: LoadContext) -> Load
     result = LoadResult()
     parts: list[Inventory] = []
     accounts = [a for a in document.get("accounts", [])]
+    built: dict[tuple[str, PolicyKind, str], Policy] = {}  # shared by the accounts of the snapshot
     for index, record in enumerate(accounts):
-        mapper = _AccountMapper(record if isinstance(record, dict) else {}, Span(path), ctx)
+        mapper = _AccountMapper(record if isinstance(record, dict) else {}, Span(path), ctx, built)
         try:
             parts.append(mapper.inventory())
         except (KeyError, TypeError, AttributeError, ValueError) as err:
@@ -259,8 +260,18 @@ def _one_per_policy(policies: Iterable[OrgPolicy]) -> tuple[OrgPolicy, ...]:
 class _AccountMapper:
     """Turns one account record into inventory elements and diagnostics."""
 
-    def __init__(self, record: dict[str, Any], span: Span, ctx: LoadContext) -> None:
+    def __init__(
+        self,
+        record: dict[str, Any],
+        span: Span,
+        ctx: LoadContext,
+        built: dict[tuple[str, PolicyKind, str], Policy] | None = None,
+    ) -> None:
         self.record = record
+        # Clean policies already built from the same text: an account's keys mostly carry the
+        # default or a handful of templated policies, and building each costs more than all the
+        # rules that read it.
+        self.built: dict[tuple[str, PolicyKind, str], Policy] = {} if built is None else built
         self.span = span
         self.account = str(record["account"])
         self.partition = str(record.get("partition") or ctx.partition)
@@ -317,7 +328,13 @@ class _AccountMapper:
     # -- policies ------------------------------------------------------------------------------
 
     def policy(self, document: Any, kind: PolicyKind, resource: str) -> Policy | Unknown:
-        """Every document goes through build_policy (grammar checks, one normalisation)."""
+        """Every document goes through build_policy (grammar checks, one normalisation). A text
+        built before without a diagnostic gives the same Policy again: a clean build does not
+        depend on the resource (only diagnostics and unreadable documents name it), and every
+        snapshot element has the snapshot's span."""
+        memo = (document, kind, self.partition) if isinstance(document, str) else None
+        if memo is not None and memo in self.built:
+            return self.built[memo]
         if isinstance(document, str):
             try:
                 document = json.loads(document)
@@ -330,6 +347,8 @@ class _AccountMapper:
             document, kind, resource=resource, span=self.span, partition=self.partition
         )
         self.diagnostics.extend(diagnostics)
+        if memo is not None and not diagnostics and isinstance(built, Policy):
+            self.built[memo] = built
         return built
 
     # -- KMS -----------------------------------------------------------------------------------

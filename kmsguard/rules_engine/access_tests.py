@@ -5,6 +5,7 @@ let a principal of another account in, so ``kmsguard check`` never imports z3 fo
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from kmsguard.model import Policy, PrincipalType, Template, Unknown
 from kmsguard.model.values import INVALID_POLICY, THIS_ACCOUNT, refs_of
@@ -139,11 +140,18 @@ _MANAGING_LEVELS = ("Write", "Permissions management", "Tagging")
 def _action_kinds(patterns: object) -> tuple[bool, bool]:
     """Whether Action patterns can name a managing action, and a cryptographic one (unknown
     patterns: both)."""
+    if not isinstance(patterns, tuple) or any(not isinstance(p, str) for p in patterns):
+        return True, True
+    return _literal_action_kinds(patterns)
+
+
+@lru_cache(maxsize=4096)
+def _literal_action_kinds(patterns: tuple[str, ...]) -> tuple[bool, bool]:
+    """``_action_kinds`` of literal patterns, once per distinct tuple: an account's key policies
+    repeat the same few Action lists, and each costs a match against every KMS action."""
     from kmsguard.authz import kms_actions
     from kmsguard.authz.conditions import string_like
 
-    if not isinstance(patterns, tuple) or any(not isinstance(p, str) for p in patterns):
-        return True, True
     manage = use = False
     for info in kms_actions.all_actions():
         if not any(string_like(p, f"kms:{info.name}", ignore_case=True) for p in patterns):

@@ -19,6 +19,7 @@ from kmsguard.model import (
     KeyConsumer,
     Policy,
     ResourceRef,
+    Source,
     Span,
     StrValue,
     Template,
@@ -36,7 +37,7 @@ class LinkStatus(str, Enum):
     """Where a key reference leads."""
 
     KEY = "key"  # a key of the inventory
-    AWS_MANAGED = "aws-managed"  # an AWS managed or AWS owned key, or the service's own encryption
+    AWS_MANAGED = "aws-managed"  # an AWS managed or AWS owned key, the service's own encryption, or none
     OUTSIDE = "outside"  # a literal identifier of a key the inputs do not declare
     UNRESOLVED = "unresolved"  # depends on values not known statically: it may be any key
 
@@ -193,12 +194,15 @@ class KeyLinks:
         )
 
     @cached_property
-    def _account_default_ebs_key(self) -> StrValue | None:
-        """The key ``aws_ebs_default_kms_key`` makes the account's default for EBS encryption."""
+    def _ebs_defaults_by_scope(self) -> dict[str, list[KeyConsumer]]:
+        """The records that set the default EBS key (``aws_ebs_default_kms_key``, a snapshot's
+        ``GetEbsDefaultKmsKeyId`` answer, read or not), by the scope they apply to."""
+        found: dict[str, list[KeyConsumer]] = {}
         for consumer in self.inventory.consumers:
-            if consumer.service == "ebs" and consumer.details.get("account_default") and consumer.key:
-                return consumer.key
-        return None
+            if consumer.service == "ebs" and consumer.details.get("account_default"):
+                if consumer.key is not None or "aws_managed_key" in consumer.details:
+                    found.setdefault(_ebs_scope(consumer), []).append(consumer)
+        return found
 
     @cached_property
     def _consumer_links(self) -> list[tuple[KeyConsumer, KeyLink]]:
@@ -207,13 +211,55 @@ class KeyLinks:
     def link_of(self, consumer: KeyConsumer) -> KeyLink:
         """Where a consumer's key reference leads."""
         if consumer.key is None:
-            default_ebs = self._account_default_ebs_key
-            if consumer.service == "ebs" and default_ebs is not None:
-                # EC2 User Guide, "Amazon EBS encryption": without a key, EBS uses the account's
-                # default key for the Region, which aws_ebs_default_kms_key sets.
-                return self.resolve(default_ebs, consumer.span.path)
+            if consumer.service == "ebs":
+                return self._ebs_default_link(consumer)
             return KeyLink(LinkStatus.AWS_MANAGED, what=_default_encryption(consumer))
         return self.resolve(consumer.key, consumer.span.path)
+
+    def _ebs_default_link(self, consumer: KeyConsumer) -> KeyLink:
+        """EC2 User Guide, "Amazon EBS encryption", "Encryption by default": a volume created
+        encrypted without a key uses the default key of its account and Region ("a Region-specific
+        setting"); an unencrypted volume uses no key at all. (An encryption-by-default record that
+        is off still sets the key of volumes created encrypted.)"""
+        volume = not consumer.details.get("account_default")
+        if volume and consumer.encrypted is False:
+            return KeyLink(LinkStatus.AWS_MANAGED, what="no encryption at rest (the volume is not encrypted)")
+        defaults = self._ebs_defaults_of(consumer)
+        if not defaults:
+            return KeyLink(LinkStatus.AWS_MANAGED, what=_default_encryption(consumer))
+        # Keys are told apart by identity (two keys may be equal as values), links without one by value.
+        distinct = {_link_identity(link): link for link in map(self._set_default, defaults)}
+        candidates = list(distinct.values())
+        if len(candidates) == 1:
+            link = candidates[0]
+        else:  # several defaults in one folder (several providers): any of them may apply
+            refs = [r.address for r in defaults] + [ref for c in candidates for ref in c.refs]
+            link = KeyLink(LinkStatus.UNRESOLVED, refs=tuple(dict.fromkeys(refs)))
+        if volume and isinstance(consumer.encrypted, Unknown) and link.status is not LinkStatus.AWS_MANAGED:
+            # The default key only if the volume is encrypted, which is not known.
+            return KeyLink(
+                LinkStatus.UNRESOLVED, refs=tuple(dict.fromkeys((*refs_of(consumer.encrypted), *link.refs)))
+            )
+        return link
+
+    def _ebs_defaults_of(self, consumer: KeyConsumer) -> list[KeyConsumer]:
+        """The default-key records of the consumer's scope. A Terraform module's resource also
+        sees those of the folders above its module's (a root that calls ``./modules/x``)."""
+        scope = _ebs_scope(consumer)
+        defaults = self._ebs_defaults_by_scope.get(scope)
+        if defaults or consumer.source is Source.ACCOUNT or not consumer.address.startswith("module."):
+            return defaults or []
+        for parent in PurePath(scope).parents:
+            defaults = self._ebs_defaults_by_scope.get(str(parent))
+            if defaults:
+                return defaults
+        return []
+
+    def _set_default(self, record: KeyConsumer) -> KeyLink:
+        """The key a default-key record sets."""
+        if record.key is None:  # a snapshot's AWS managed aws/ebs
+            return KeyLink(LinkStatus.AWS_MANAGED, what=_default_encryption(record))
+        return self.resolve(record.key, record.span.path)
 
     def resolve(self, value: StrValue, origin: str, depth: int = 0) -> KeyLink:
         """Follows a key identifier written in the file ``origin``: a reference to a key or alias
@@ -293,7 +339,7 @@ class KeyLinks:
     def _pending_by_folder(self) -> dict[str, list[KeyLink]]:
         found: dict[str, list[KeyLink]] = {}
         for consumer, link in self._consumer_links:
-            if link.status is LinkStatus.UNRESOLVED:
+            if link.status is LinkStatus.UNRESOLVED and not is_unreadable_default(consumer):
                 found.setdefault(folder_of(consumer.span.path), []).append(link)
         return found
 
@@ -336,6 +382,27 @@ def _addresses_in(value: Any) -> set[str]:
         elif is_dataclass(item) and not isinstance(item, (type, Span)):
             pending.extend(getattr(item, f.name) for f in fields(item))
     return found
+
+
+def _link_identity(link: KeyLink) -> tuple[Any, ...]:
+    return (link.status, id(link.key), link.refs, link.what)
+
+
+def _ebs_scope(consumer: KeyConsumer) -> str:
+    """What one default EBS key applies to: for live data the partition, Region and account of
+    the resource's ARN; in IaC, the folder that declares it (its Terraform module or root)."""
+    if consumer.source is Source.ACCOUNT:
+        parts = consumer.address.split(":", 5)
+        if len(parts) == 6 and parts[0] == "arn":
+            return ":".join((parts[1], parts[3], parts[4]))
+    return folder_of(consumer.span.path)
+
+
+def is_unreadable_default(consumer: KeyConsumer) -> bool:
+    """An account's default EBS key record whose key could not be read: a KMS105 of the loader
+    says so, and the volumes that use it are the ones whose answer is incomplete. The record itself
+    encrypts nothing, so no other finding is made of it."""
+    return bool(consumer.details.get("default_key_unreadable")) and isinstance(consumer.key, Unknown)
 
 
 def folder_of(path: str) -> str:
@@ -418,4 +485,12 @@ def where(span: Span, relative_to: Span | None = None) -> str:
     return f"{PurePath(span.path).name}:{span.line}"
 
 
-__all__ = ["KEY_LINKS", "KeyLink", "KeyLinks", "LinkStatus", "consumer_key_span", "where"]
+__all__ = [
+    "KEY_LINKS",
+    "KeyLink",
+    "KeyLinks",
+    "LinkStatus",
+    "consumer_key_span",
+    "is_unreadable_default",
+    "where",
+]

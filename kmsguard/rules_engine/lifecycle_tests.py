@@ -10,7 +10,14 @@ from typing import Any
 
 from kmsguard.model import Key, KeyConsumer, Span, StrValue, Unknown
 from kmsguard.model.values import refs_of
-from kmsguard.rules_engine.key_links import KEY_LINKS, KeyLinks, LinkStatus, consumer_key_span, where
+from kmsguard.rules_engine.key_links import (
+    KEY_LINKS,
+    KeyLinks,
+    LinkStatus,
+    consumer_key_span,
+    is_unreadable_default,
+    where,
+)
 from kmsguard.rules_engine.logic import FALSE, TRUE, Truth, all_of, unresolved
 from kmsguard.rules_engine.predicates import Subject, TestResult
 
@@ -68,6 +75,8 @@ def _unusable_key_in_use(subject: Subject) -> TestResult:
 
 def _not_customer_managed(subject: Subject) -> TestResult:
     consumer: KeyConsumer = subject.obj
+    if is_unreadable_default(consumer):
+        return TestResult(FALSE)  # KMS105 says it could not be read; its volumes are judged
     service = {"service": consumer.service}
     if consumer.key is None:
         if isinstance(consumer.encrypted, Unknown):
@@ -92,6 +101,8 @@ def _not_customer_managed(subject: Subject) -> TestResult:
 
 def _customer_key_rotation_off(subject: Subject) -> TestResult:
     consumer: KeyConsumer = subject.obj
+    if is_unreadable_default(consumer):
+        return TestResult(FALSE)  # KMS105 says it could not be read; its volumes are judged
     at = consumer_key_span(consumer)
     link = _links(subject).link_of(consumer)
     fields: dict[str, Any] = {"consumer_at": where(at, consumer.span)}
