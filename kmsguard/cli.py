@@ -48,7 +48,9 @@ def _jobs(text: str) -> int:
     return int(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only_check: bool = False) -> argparse.ArgumentParser:
+    """The command line; ``only_check``: with the ``check`` command alone, for ``kmsguard check``
+    (the pre-commit path), which then does not import and build the other commands' options."""
     parser = _Parser(prog="kmsguard", description="Who can do what with each AWS KMS key, exactly.")
     parser.add_argument("--version", action="version", version=f"kmsguard {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -88,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--jobs", "-j", type=_jobs, metavar="N", help="processes for loading large trees (default: the CPUs)"
     )
+    if only_check:
+        return parser
 
     from kmsguard.prove_cli import add_prove_parser
     from kmsguard.simulate_cli import add_simulate_parser
@@ -129,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only_check=arguments[:1] == ["check"])
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR

@@ -150,11 +150,13 @@ def _literal_action_kinds(patterns: tuple[str, ...]) -> tuple[bool, bool]:
     """``_action_kinds`` of literal patterns, once per distinct tuple: an account's key policies
     repeat the same few Action lists, and each costs a match against every KMS action."""
     from kmsguard.authz import kms_actions
-    from kmsguard.authz.conditions import string_like
+    from kmsguard.rules_engine.validity_tests import action_pattern
 
+    matchers = [action_pattern(p).match for p in patterns]
     manage = use = False
     for info in kms_actions.all_actions():
-        if not any(string_like(p, f"kms:{info.name}", ignore_case=True) for p in patterns):
+        name = f"kms:{info.name}"
+        if not any(match(name) for match in matchers):
             continue
         if info.name.lower() in _CRYPTOGRAPHIC:
             use = True

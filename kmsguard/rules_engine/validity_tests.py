@@ -38,7 +38,8 @@ def kms_action_names() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1024)
-def _pattern(pattern: str) -> re.Pattern[str]:
+def action_pattern(pattern: str) -> re.Pattern[str]:
+    """The regular expression an Action entry stands for, compiled once per distinct entry."""
     # IAM action names are case-insensitive; "*" matches any run of characters and "?" one
     # character (IAM User Guide, "IAM JSON policy elements: Action").
     body = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
@@ -58,7 +59,7 @@ def _matching_kms_actions(action: str) -> tuple[str, ...]:
         return kms_action_names()
     if not action.lower().startswith(KMS_PREFIX):
         return ()
-    regex = _pattern(action[len(KMS_PREFIX) :])
+    regex = action_pattern(action[len(KMS_PREFIX) :])
     return tuple(name for name in kms_action_names() if regex.match(name))
 
 
