@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 ACCOUNT = "123456789012"  # moto's default account
-REGIONS = ("us-east-1", "eu-west-1")
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 
 
 def _free_port() -> int:
@@ -143,6 +143,13 @@ def seed_world(endpoint: str) -> dict[str, str]:
         Name="app",
     )
     arns["fine"] = fine["Arn"]
+    kms_ap = _client(endpoint, "kms", "ap-southeast-2")
+    sydney = kms_ap.create_key(
+        Description="sydney", Policy=json.dumps(own_policy), Tags=[{"TagKey": "Name", "TagValue": "sydney"}]
+    )["KeyMetadata"]
+    kms_ap.enable_key_rotation(KeyId=sydney["KeyId"])
+    kms_ap.create_alias(AliasName="alias/sydney", TargetKeyId=sydney["KeyId"])
+    arns["sydney"] = sydney["Arn"]
     return arns
 
 

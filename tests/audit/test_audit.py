@@ -80,6 +80,14 @@ def test_audit_finds_what_check_finds_on_the_terraform_of_the_same_world(
     assert by_rule["KMS001"]["resource"] == arns["norotate"]
     assert arns["norotate"].split(":")[3:5] == ["us-east-1", ACCOUNT]
     assert by_rule["KMS001"]["path"] == str(tmp_path / "snap.json.gz")
+    # Every Region was read, and each holds the keys seeded there.
+    snapshot = json.loads(gzip.decompress((tmp_path / "snap.json.gz").read_bytes()))
+    keys_by_region = {
+        region["region"]: {key["arn"] for key in region["keys"]}
+        for region in snapshot["accounts"][0]["regions"]
+    }
+    assert set(keys_by_region) == set(REGIONS)
+    assert arns["sydney"] in keys_by_region["ap-southeast-2"] and arns["fine"] in keys_by_region["eu-west-1"]
 
 
 def test_the_html_report_of_an_audit_shows_each_key_with_what_uses_it(
