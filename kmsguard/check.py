@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kmsguard.findings import Finding, InputError, Severity
-from kmsguard.load.base import LoadContext, LoadResult
+from kmsguard.load.base import LoadContext, LoadResult, deployment_org
 from kmsguard.model import Inventory
 from kmsguard.rules_engine import Pack, PackError, Rule, load_packs, rules_of, run_packs
 from kmsguard.rules_engine.runtime import RuleRunner, run_rule
@@ -512,7 +512,6 @@ class _RunOutcome:
 
 def _evaluated(options: CheckOptions, packs: list[Pack]) -> _RunOutcome:
     from kmsguard.load import cache
-    from kmsguard.load.snapshot import deployment_org
 
     inputs, discovery_errors = discover_inputs(options.paths, options.exclude)
     files = [item.path for item in inputs]

@@ -51,3 +51,15 @@ class LoadResult:
         self.errors.extend(other.errors)
         self.suppressions.extend(other.suppressions)
         self.sources.update(other.sources)
+
+
+def deployment_org(cli: LoadContext, loaded: OrgContext) -> OrgContext:
+    """The context the rules see: what the command line set, else what the inputs said (a
+    snapshot knows its accounts and organisation)."""
+    return OrgContext(
+        account=cli.account or loaded.account,
+        region=cli.region or loaded.region,
+        partition=cli.partition if cli.partition != "aws" else loaded.partition,
+        org_id=cli.org_id or loaded.org_id,
+        trusted_accounts=cli.trusted_accounts or loaded.trusted_accounts,
+    )

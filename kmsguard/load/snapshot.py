@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from kmsguard.findings import Diagnostic, InputError
 from kmsguard.load.base import RULE_NOT_ANALYSED, LoadContext, LoadResult
 from kmsguard.load.policy_builder import build_policy
-from kmsguard.model import Inventory, OrgContext
+from kmsguard.model import Inventory
 from kmsguard.model.inventory import OrgPlacement, OrgPolicy
 from kmsguard.model.policy import Policy, PolicyKind
 from kmsguard.model.resources import (
@@ -222,19 +222,6 @@ def deployment_context(document: dict[str, Any], ctx: LoadContext) -> LoadContex
         else str(records[0].get("partition") or "aws"),
         org_id=ctx.org_id or (org_ids[0] if len(org_ids) == 1 else None),
         trusted_accounts=trusted,
-    )
-
-
-def deployment_org(cli: LoadContext, loaded: OrgContext) -> OrgContext:
-    """The context the rules see: what the command line set, else what the inputs said (a
-    snapshot knows its accounts and organisation). For ``run_check``, whose merge today keeps
-    the command line's context only."""
-    return OrgContext(
-        account=cli.account or loaded.account,
-        region=cli.region or loaded.region,
-        partition=cli.partition if cli.partition != "aws" else loaded.partition,
-        org_id=cli.org_id or loaded.org_id,
-        trusted_accounts=cli.trusted_accounts or loaded.trusted_accounts,
     )
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from kmsguard.cli import main
-from kmsguard.load.base import LoadContext
-from kmsguard.load.snapshot import deployment_context, deployment_org, load_snapshot
+from kmsguard.load.base import LoadContext, deployment_org
+from kmsguard.load.snapshot import deployment_context, load_snapshot
 from kmsguard.model import OrgContext, Policy, PolicyKind, Unknown
 from tests.audit.conftest import ACCOUNT, seed_world
 from tests.audit.moto_support import answer_ebs_default_key
