@@ -669,28 +669,18 @@ def _rds(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
     rds = collector.session.client("rds", region)
     instances = collector.listing(rds, "rds", "DescribeDBInstances", region, "DBInstances")
     for instance in instances or []:
-        if instance.get("DBClusterIdentifier"):
-            continue
-        encrypted = instance.get("StorageEncrypted")
-        yield _consumer(
-            "rds",
-            "AWS::RDS::DBInstance",
-            str(instance["DBInstanceArn"]),
-            instance.get("KmsKeyId") if encrypted else None,
-            encrypted,
-            _rds_details(instance, "DBInstanceIdentifier"),
-        )
+        if not instance.get("DBClusterIdentifier"):
+            yield _rds_consumer(instance, "AWS::RDS::DBInstance", "DBInstanceArn", "DBInstanceIdentifier")
     clusters = collector.listing(rds, "rds", "DescribeDBClusters", region, "DBClusters")
     for cluster in clusters or []:
-        encrypted = cluster.get("StorageEncrypted")
-        yield _consumer(
-            "rds",
-            "AWS::RDS::DBCluster",
-            str(cluster["DBClusterArn"]),
-            cluster.get("KmsKeyId") if encrypted else None,
-            encrypted,
-            _rds_details(cluster, "DBClusterIdentifier"),
-        )
+        yield _rds_consumer(cluster, "AWS::RDS::DBCluster", "DBClusterArn", "DBClusterIdentifier")
+
+
+def _rds_consumer(database: dict[str, Any], kind: str, arn_field: str, id_field: str) -> dict[str, Any]:
+    """A DB instance or cluster: its key only when its storage is encrypted."""
+    encrypted = database.get("StorageEncrypted")
+    key = database.get("KmsKeyId") if encrypted else None
+    return _consumer("rds", kind, str(database[arn_field]), key, encrypted, _rds_details(database, id_field))
 
 
 def _trails(collector: Collector, region: str) -> Iterator[dict[str, Any]]:
